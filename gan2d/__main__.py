@@ -1,0 +1,5 @@
+import sys
+
+from gan2d.cli import main
+
+sys.exit(main())

@@ -1,0 +1,207 @@
+"""``python -m gan2d``: presets, train, eval, theory, bench, sweep.
+
+Every subcommand prints one JSON line on stdout (``bench`` prints a table unless
+``--json``). Bad input exits with status 2 and one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from gan2d.config import PRESETS, Config, get_preset, parse_sets
+
+
+class UsageError(Exception):
+    """Bad input from the command line: reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # argparse would print usage over several lines
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _json_safe(value):
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def emit(result: dict) -> None:
+    print(json.dumps(_json_safe(result)), flush=True)
+
+
+def config_from_args(preset: str | None, sets: list[str], seed: int | None) -> Config:
+    base = get_preset(preset).config if preset else Config()
+    overrides = parse_sets(sets or [])
+    if seed is not None:
+        overrides["seed"] = str(seed)
+    return Config.from_dict(overrides, base=base)
+
+
+# ---------------------------------------------------------------- subcommands
+
+
+def cmd_presets(args) -> None:
+    if args.json:
+        emit({name: p.summary for name, p in PRESETS.items()})
+        return
+    width = max(len(n) for n in PRESETS)
+    for name, p in PRESETS.items():
+        print(f"{name:<{width}}  {p.summary}")
+
+
+def cmd_train(args) -> None:
+    from gan2d import data, metrics
+    from gan2d.train import sample_generator, train_run
+
+    config = config_from_args(args.preset, args.set, args.seed)
+    steps = (
+        args.steps
+        if args.steps is not None
+        else (get_preset(args.preset).steps if args.preset else 5000)
+    )
+    if steps < 1:
+        raise UsageError(f"--steps={steps} must be at least 1")
+    if args.out:
+        _check_writable(args.out)
+    run = train_run(config, steps)
+    g_eval = run.state["g_ema"] if config.ema > 0 else run.state["g"]
+    samples = sample_generator(config, g_eval, metrics.PROTOCOL_SAMPLES, config.seed + 10_000)
+    real = data.sample_numpy(config, metrics.PROTOCOL_SAMPLES, config.seed + 20_000)
+    if not np.isfinite(samples).all():
+        result = {"diverged": True, "modes": 0, "hq": 0.0, "rkl": None, "w1": None}
+    else:
+        result = {
+            "diverged": False,
+            **metrics.evaluate(samples, real, data.mode_means(config), config.data_std),
+        }
+    result.pop("mode_counts", None)
+    out = {
+        "preset": args.preset,
+        "steps": steps,
+        "seconds": round(run.seconds, 3),
+        "compile_seconds": round(run.compile_seconds, 3),
+        "steps_per_s": round(run.steps_per_s, 1),
+        **result,
+        "final_d_loss": float(run.history["d_loss"][-1]),
+        "final_g_loss": float(run.history["g_loss"][-1]),
+        "seed": config.seed,
+        "config": config.to_dict(only_changed=True),
+    }
+    if args.out:
+        np.savez_compressed(
+            args.out,
+            samples=samples.astype(np.float32),
+            real=real.astype(np.float32),
+            config=json.dumps(config.to_dict()),
+            **{f"history_{k}": v for k, v in run.history.items()},
+        )
+        out["out"] = args.out
+    emit(out)
+
+
+def _check_writable(path: str) -> None:
+    parent = Path(path).resolve().parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {path}: folder {parent} does not exist")
+
+
+def cmd_eval(args) -> None:
+    from gan2d import data, metrics
+
+    path = Path(args.samples)
+    if not path.is_file():
+        raise UsageError(f"--samples {args.samples}: no such file")
+    try:
+        samples = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise UsageError(f"--samples {args.samples}: not a readable .npy file ({err})") from None
+    samples = np.asarray(samples)
+    if samples.ndim != 2 or samples.shape[1] != 2:
+        raise UsageError(f"--samples {args.samples}: expected shape (N, 2), got {samples.shape}")
+    if not np.issubdtype(samples.dtype, np.number):
+        raise UsageError(f"--samples {args.samples}: not numeric ({samples.dtype})")
+    if not np.isfinite(samples).all():
+        raise UsageError(f"--samples {args.samples}: contains NaN or infinite values")
+    sets = list(args.set or []) + [f"dataset={args.dataset}"]
+    config = config_from_args(None, sets, None)
+    overrides = parse_sets(args.set or [])
+    if "data_std" in overrides:  # dataset= above must not reset an explicit std
+        config = config.with_changes(data_std=float(overrides["data_std"]))
+    real = data.sample_numpy(config, len(samples), config.seed + 20_000)
+    out = {
+        "dataset": args.dataset,
+        "n": int(len(samples)),
+        **metrics.evaluate(samples, real, data.mode_means(config), config.data_std),
+    }
+    out.pop("mode_counts", None)
+    if len(samples) != metrics.PROTOCOL_SAMPLES:
+        out["note"] = f"the protocol uses {metrics.PROTOCOL_SAMPLES} samples"
+    emit(out)
+
+
+def cmd_theory(args) -> None:
+    from gan2d.theory import run_theory
+
+    emit(run_theory(args.kind, parse_sets(args.set or [])))
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m gan2d", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("presets", help="list presets with one-line descriptions")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_presets)
+
+    p = sub.add_parser("train", help="train one run and print its metrics as JSON")
+    p.add_argument("--preset", choices=list(PRESETS), metavar="NAME")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument("--steps", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--out", metavar="RUN.npz")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("eval", help="protocol metrics of saved samples")
+    p.add_argument("--samples", required=True, metavar="FILE.npy")
+    p.add_argument("--dataset", required=True, choices=["ring8", "grid25"])
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("theory", help="toy games: xy, Dirac-GAN, divergences")
+    p.add_argument("kind", choices=["xy", "dirac", "divergences", "klfit"])
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.set_defaults(func=cmd_theory)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        args.func(args)
+    except (UsageError, ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
