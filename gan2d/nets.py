@@ -22,7 +22,7 @@ def init_mlp(key, sizes: list[int]) -> list[dict]:
     """Uniform(-1/sqrt(fan_in), 1/sqrt(fan_in)) weights and biases (PyTorch's default)."""
     params = []
     for k, (fan_in, fan_out) in zip(
-        jax.random.split(key, len(sizes) - 1), zip(sizes, sizes[1:]), strict=True
+        jax.random.split(key, len(sizes) - 1), zip(sizes, sizes[1:], strict=False), strict=True
     ):
         kw, kb = jax.random.split(k)
         bound = 1.0 / jnp.sqrt(fan_in)
