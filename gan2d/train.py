@@ -32,6 +32,7 @@ from gan2d.config import Config
 
 DIAGNOSTICS = ("d_loss", "g_loss", "d_grad_norm", "g_grad_norm", "d_real", "d_fake")
 MODES = ("both", "d", "g")
+ADAM_EPS_ROOT = 1e-16
 
 
 def canonical(config: Config) -> Config:
@@ -51,7 +52,11 @@ def hparams_array(config: Config) -> dict[str, jax.Array]:
 def make_optimizer(config: Config) -> optax.GradientTransformation:
     """Optimiser with injectable hyper-parameters (values are overwritten each step)."""
     if config.optimizer == "adam":
-        return optax.inject_hyperparams(optax.adam)(learning_rate=1e-4, b1=0.5, b2=0.9)
+        # eps_root keeps d sqrt(v) / dv finite where v = 0 (dead ReLUs), which unrolled
+        # GANs differentiate through; it is far below any real second moment.
+        return optax.inject_hyperparams(optax.adam)(
+            learning_rate=1e-4, b1=0.5, b2=0.9, eps_root=ADAM_EPS_ROOT
+        )
     if config.optimizer == "sgd":
         return optax.inject_hyperparams(optax.sgd)(learning_rate=1e-4, momentum=0.0)
     return optax.inject_hyperparams(optax.rmsprop)(learning_rate=1e-4, decay=0.9)
@@ -143,7 +148,7 @@ def _build(config: Config) -> Programs:
         d = optax.apply_updates(d, updates)
         if config.loss == "wgan":
             d = losses.clip_weights(d, hp["clip"])
-        return d, d_opt, (loss, optax.global_norm(grads), f_real, f_fake)
+        return d, d_opt, (loss, optax.tree.norm(grads), f_real, f_fake)
 
     def g_loss_fn(g, d, d_opt, key, hp, step):
         k_z, k_noise, k_unroll = jax.random.split(key, 3)
@@ -171,7 +176,7 @@ def _build(config: Config) -> Programs:
             (d_loss, (f_real, f_fake)), d_grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
                 d, g, k_d, hp, step
             )
-            d_norm = optax.global_norm(d_grads)
+            d_norm = optax.tree.norm(d_grads)
         else:
 
             def critic_step(carry, k):
@@ -208,7 +213,7 @@ def _build(config: Config) -> Programs:
             "d_loss": d_loss,
             "g_loss": g_loss,
             "d_grad_norm": d_norm,
-            "g_grad_norm": optax.global_norm(g_grads),
+            "g_grad_norm": optax.tree.norm(g_grads),
             "d_real": jnp.mean(objective.as_output(f_real)),
             "d_fake": jnp.mean(objective.as_output(f_fake)),
         }
@@ -360,6 +365,28 @@ def train_run(config: Config, steps: int, chunk_size: int = 500, key=None) -> Ru
     per_step = rest_time / rest_steps if rest_steps > 0 else 0.0
     compile_seconds = max(first_chunk[0] - per_step * first_chunk[1], 0.0)
     return RunResult(state, hist, seconds, compile_seconds, steps)
+
+
+def evaluate_state(config: Config, state, n: int | None = None) -> dict:
+    """The protocol numbers of a trained state, as the CLI reports them.
+
+    Samples come from the EMA generator when ``config.ema > 0``; generated and real
+    samples use fixed seeds derived from ``config.seed``. A run whose samples are not
+    finite is reported as diverged.
+    """
+    from gan2d import metrics
+
+    n = n or metrics.PROTOCOL_SAMPLES
+    g_eval = state["g_ema"] if config.ema > 0 else state["g"]
+    samples = sample_generator(config, g_eval, n, config.seed + 10_000)
+    real = data.sample_numpy(config, n, config.seed + 20_000)
+    if not np.isfinite(samples).all():
+        result = {"diverged": True, "modes": 0, "hq": 0.0, "rkl": None, "w1": None}
+    else:
+        result = {"diverged": False}
+        result.update(metrics.evaluate(samples, real, data.mode_means(config), config.data_std))
+        result.pop("mode_counts", None)
+    return {**result, "samples": samples, "real": real}
 
 
 def sample_generator(config: Config, g_params, n: int, seed: int) -> np.ndarray:
