@@ -158,6 +158,82 @@ def cmd_theory(args) -> None:
     emit(run_theory(args.kind, parse_sets(args.set or [])))
 
 
+def _parse_size(text: str) -> tuple[int, int, int]:
+    parts = text.lower().split("x")
+    try:
+        width, depth, batch = (int(p) for p in parts)
+    except ValueError:
+        raise UsageError(f"--size {text!r}: expected WIDTHxDEPTHxBATCH, e.g. 128x3x256") from None
+    Config(width=width, depth=depth, batch_size=batch).validate()
+    return width, depth, batch
+
+
+def _parse_runs(text: str) -> tuple[int, ...]:
+    try:
+        runs = tuple(int(r) for r in text.split(",") if r.strip())
+    except ValueError:
+        raise UsageError(f"--runs {text!r}: expected run counts, e.g. 16,128") from None
+    if any(r < 1 for r in runs):
+        raise UsageError(f"--runs {text!r}: run counts must be at least 1")
+    return runs
+
+
+def cmd_bench(args) -> None:
+    from dataclasses import replace
+
+    from gan2d import bench
+
+    plan = bench.quick_plan() if args.quick else bench.full_plan()
+    changes: dict = {"torch": not args.no_torch}
+    if args.size:
+        changes["sizes"] = tuple(_parse_size(s) for s in args.size)
+    if args.runs is not None:
+        changes["runs"] = _parse_runs(args.runs)
+    if args.seconds is not None:
+        if not 0 < args.seconds <= 60:
+            raise UsageError(f"--seconds={args.seconds} must be in (0, 60]")
+        changes["seconds"] = args.seconds
+    if len(changes) > 1:
+        changes["notes"] = plan.notes + ("sizes, runs or timing window set on the command line",)
+    plan = replace(plan, **changes)
+    log = None if args.json else (lambda line: print(line, file=sys.stderr, flush=True))
+    report = bench.run_bench(plan, log=log)
+    if args.json:
+        emit(report)
+    else:
+        print(bench.format_table(report), flush=True)
+
+
+def cmd_sweep(args) -> None:
+    from gan2d import sweep
+
+    base = config_from_args(args.preset, args.set, args.seed)
+    grid = sweep.parse_grid(args.grid or [])
+    steps = (
+        args.steps
+        if args.steps is not None
+        else (get_preset(args.preset).steps if args.preset else 5000)
+    )
+    if steps < 1:
+        raise UsageError(f"--steps={steps} must be at least 1")
+    if args.seeds < 1:
+        raise UsageError(f"--seeds={args.seeds} must be at least 1")
+    if args.max_memory_mb is not None and args.max_memory_mb <= 0:
+        raise UsageError(f"--max-memory-mb={args.max_memory_mb} must be positive")
+    if args.out:
+        _check_writable(args.out)
+    seeds = [base.seed + i for i in range(args.seeds)]
+    result = sweep.run_sweep(base, grid, seeds, steps, max_memory_mb=args.max_memory_mb, w1=args.w1)
+    for row in result.cell_summaries():
+        emit({"preset": args.preset, "steps": steps, **row})
+    totals = {"preset": args.preset, "grid": {k: list(v) for k, v in grid.items()}}
+    totals.update(result.totals())
+    if args.out:
+        result.save(args.out)
+        totals["out"] = args.out
+    emit({"summary": True, **totals})
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -187,6 +263,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("kind", choices=["xy", "dirac", "divergences", "klfit"])
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
     p.set_defaults(func=cmd_theory)
+
+    p = sub.add_parser("bench", help="training speed: scan-fused, per-step jit, vmap, torch")
+    p.add_argument("--quick", action="store_true", help="about a minute: app size, vmap 16")
+    p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
+    p.add_argument("--size", action="append", metavar="WxDxB", help="replace the sizes")
+    p.add_argument("--runs", metavar="R1,R2", help="vmapped run counts (default 16,128)")
+    p.add_argument("--seconds", type=float, help="timing window per measurement")
+    p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("sweep", help="a grid of data hyper-parameters x seeds, vmapped")
+    p.add_argument("--preset", choices=list(PRESETS), metavar="NAME")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument(
+        "--grid", action="append", metavar="FIELD=V1,V2,...", help="repeat for a product"
+    )
+    p.add_argument("--seeds", type=int, default=4, help="seeds per cell, from --seed on")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--steps", type=int)
+    p.add_argument("--out", metavar="SWEEP.npz")
+    p.add_argument("--max-memory-mb", type=float, help="refuse sweeps needing more")
+    p.add_argument("--w1", choices=["exact", "sliced"], default="exact")
+    p.set_defaults(func=cmd_sweep)
     return parser
 
 
