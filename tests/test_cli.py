@@ -1,0 +1,157 @@
+"""`python -m gan2d ...` as a user runs it: JSON out, exit 2 with one line on bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from gan2d import data, metrics
+from gan2d.config import PRESETS, Config
+
+
+def gan2d(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "gan2d", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def assert_clean_error(result, *words):
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+def test_presets_lists_every_preset_with_a_description():
+    result = gan2d("presets")
+    assert result.returncode == 0
+    names = [line.split()[0] for line in result.stdout.splitlines()]
+    assert names == list(PRESETS)
+    assert json.loads(gan2d("presets", "--json").stdout).keys() == PRESETS.keys()
+
+
+def test_train_prints_one_json_line_and_writes_the_run(tmp_path):
+    out = tmp_path / "run.npz"
+    result = gan2d(
+        "train",
+        "--preset",
+        "wgan-gp",
+        "--steps",
+        "60",
+        "--set",
+        "width=32",
+        "--set",
+        "lr_d=2e-4",
+        "--seed",
+        "3",
+        "--out",
+        str(out),
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1
+    report = json.loads(lines[0])
+    for key in ("preset", "steps", "seconds", "steps_per_s", "modes", "hq", "rkl", "w1"):
+        assert key in report
+    assert report["preset"] == "wgan-gp" and report["steps"] == 60 and report["seed"] == 3
+    assert report["config"]["lr_d"] == "0.0002" and report["config"]["width"] == "32"
+    assert 0 <= report["modes"] <= 8 and report["steps_per_s"] > 0
+    run = np.load(out)
+    assert run["samples"].shape == (2500, 2) and run["real"].shape == (2500, 2)
+    assert run["history_g_loss"].shape == (60,) and np.isfinite(run["history_d_loss"]).all()
+    assert Config.from_dict(json.loads(str(run["config"]))).lr_d == 2e-4
+    # the saved samples are what the report scored
+    np.save(tmp_path / "s.npy", run["samples"])
+    again = json.loads(
+        gan2d("eval", "--samples", str(tmp_path / "s.npy"), "--dataset", "ring8").stdout
+    )
+    assert again["modes"] == report["modes"] and again["hq"] == pytest.approx(report["hq"])
+
+
+def test_eval_scores_saved_samples_like_the_protocol(tmp_path):
+    config = Config()
+    samples = data.sample_numpy(config, 2500, 5)
+    np.save(tmp_path / "perfect.npy", samples)
+    result = gan2d("eval", "--samples", str(tmp_path / "perfect.npy"), "--dataset", "ring8")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = metrics.mode_metrics(samples, data.mode_means(config), config.data_std)
+    assert report["modes"] == 8 == expected["modes"]
+    assert report["hq"] == pytest.approx(expected["hq"])
+    assert report["w1"] < 0.15  # chance differences in mode shares cost ~0.05-0.1
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--preset", "nope"], ["nope"]),
+        (["train", "--set", "lr_d=-1"], ["lr_d", "range"]),
+        (["train", "--set", "colour=red"], ["colour", "known settings"]),
+        (["train", "--set", "lr_d"], ["key=value"]),
+        (["train", "--steps", "0"], ["steps"]),
+        (["train", "--steps", "ten"], ["steps"]),
+        (["train", "--out", "/nonexistent/dir/run.npz", "--steps", "5"], ["does not exist"]),
+        (
+            ["train", "--set", "dataset=custom", "--set", "custom_path=/no/file.csv"],
+            ["no such file"],
+        ),
+        (["eval", "--samples", "/no/such.npy", "--dataset", "ring8"], ["no such file"]),
+        (["eval", "--samples", "x.npy", "--dataset", "moons"], ["dataset"]),
+        (["frobnicate"], ["frobnicate"]),
+        ([], ["required"]),
+        (["theory", "xy", "--set", "lr=-3"], ["lr"]),
+    ],
+)
+def test_bad_input_exits_2_with_one_clear_line(args, words):
+    assert_clean_error(gan2d(*args), *words)
+
+
+@pytest.mark.parametrize(
+    "array, words",
+    [
+        (np.array([[0.0, np.nan]] * 3), ["NaN"]),
+        (np.zeros((4, 3)), ["shape"]),
+        (np.array(["a", "b"]), ["shape"]),
+    ],
+)
+def test_eval_refuses_bad_sample_files(tmp_path, array, words):
+    np.save(tmp_path / "bad.npy", array)
+    assert_clean_error(
+        gan2d("eval", "--samples", str(tmp_path / "bad.npy"), "--dataset", "grid25"), *words
+    )
+
+
+def test_eval_refuses_a_file_that_is_not_npy(tmp_path):
+    (tmp_path / "bad.npy").write_text("hello")
+    assert_clean_error(
+        gan2d("eval", "--samples", str(tmp_path / "bad.npy"), "--dataset", "ring8"), "npy"
+    )
+
+
+def test_custom_csv_dataset_trains_from_the_cli(tmp_path):
+    pts = tmp_path / "pts.csv"
+    pts.write_text(
+        "x,y\n" + "\n".join(f"{np.cos(a):.4f},{np.sin(a):.4f}" for a in np.linspace(0, 6, 40))
+    )
+    result = gan2d(
+        "train",
+        "--steps",
+        "20",
+        "--set",
+        "dataset=custom",
+        "--set",
+        f"custom_path={pts}",
+        "--set",
+        "width=16",
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "modes" not in report and report["w1"] > 0
