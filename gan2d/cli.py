@@ -189,6 +189,8 @@ def cmd_bench(args) -> None:
         changes["sizes"] = tuple(_parse_size(s) for s in args.size)
     if args.runs is not None:
         changes["runs"] = _parse_runs(args.runs)
+    if args.loss:
+        changes["losses"] = tuple(dict.fromkeys(args.loss))
     if args.seconds is not None:
         if not 0 < args.seconds <= 60:
             raise UsageError(f"--seconds={args.seconds} must be in (0, 60]")
@@ -269,6 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object instead of a table")
     p.add_argument("--size", action="append", metavar="WxDxB", help="replace the sizes")
     p.add_argument("--runs", metavar="R1,R2", help="vmapped run counts (default 16,128)")
+    p.add_argument("--loss", action="append", choices=["ns", "wgan-gp"], help="replace the losses")
     p.add_argument("--seconds", type=float, help="timing window per measurement")
     p.add_argument("--no-torch", action="store_true", help="skip the PyTorch reference")
     p.set_defaults(func=cmd_bench)
