@@ -1,0 +1,179 @@
+"""The lab's session trainer and page logic, without a browser: live changes keep or
+restart the run as promised, divergence pauses with a message, the server cap holds,
+and bad links warn in the page instead of crashing it."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import lab_runner
+import numpy as np
+import pytest
+from lab_runner import Runner, ServerFull, chunk_plan, divergence
+
+from gan2d.config import Config
+
+# small networks: each static config compiles in a second or two on a CPU
+TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3).validate()
+
+
+def next_frame(runner: Runner, timeout: float = 60.0, after_version: int = -1):
+    """Wait for the next frame (acknowledging it as the page would)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = runner.take_frame()
+        if frame is not None:
+            runner.frame_shown()
+            if frame.version > after_version:
+                return frame
+        elif not runner.alive:
+            raise AssertionError(f"runner thread died: {runner.error}")
+        time.sleep(0.01)
+    raise AssertionError("no frame within timeout")
+
+
+@pytest.fixture
+def runner():
+    r = Runner(TINY, speed=5)
+    try:
+        yield r
+    finally:
+        r.stop()
+        r.join(10)
+
+
+def test_chunk_plan_uses_two_compiled_sizes():
+    assert chunk_plan(1) == [1]
+    assert chunk_plan(2) == [1, 1]
+    assert chunk_plan(10) == [5, 5]
+    assert sum(chunk_plan(50)) == 50 and set(chunk_plan(50)) == {5}
+
+
+def test_divergence_detects_nan_and_explosions():
+    ok = {k: np.ones(3) for k in lab_runner.DIAGNOSTICS}
+    assert divergence(ok) is None
+    assert "NaN" in divergence({**ok, "d_loss": np.array([1.0, np.nan])})
+    assert "exploded" in divergence({**ok, "g_grad_norm": np.array([1e9])})
+
+
+def test_play_advances_and_pause_stops(runner):
+    first = next_frame(runner)
+    assert first.step == 0 and first.snap["fake"].shape == (512, 2)
+    runner.play()
+    later = next_frame(runner)
+    later = next_frame(runner)
+    assert later.step > first.step and later.step % 5 == 0
+    assert set(later.curves) >= {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"}
+    runner.pause()
+    time.sleep(0.2)
+    while runner.take_frame() is not None:
+        runner.frame_shown()
+    runner.frame_shown()
+    time.sleep(0.3)
+    frame = runner.take_frame()
+    assert frame is None or frame.step == runner_step(frame)
+
+
+def runner_step(frame):
+    return frame.step
+
+
+def test_single_steps_for_each_net(runner):
+    next_frame(runner)
+    for mode, expected in (("both", 1), ("d", 2), ("g", 3)):
+        runner.step(mode)
+        assert next_frame(runner).step == expected
+
+
+def test_learning_rate_change_is_live_and_keeps_the_run(runner):
+    next_frame(runner)
+    runner.play()
+    before = next_frame(runner)
+    version = runner.set_config(dataclasses.replace(TINY, lr_d=2e-4))
+    after = next_frame(runner, after_version=version - 1)
+    assert after.version == version
+    assert after.run_id == before.run_id and after.step >= before.step
+    assert after.config.lr_d == 2e-4
+
+
+def test_loss_change_keeps_the_networks(runner):
+    before = next_frame(runner)
+    version = runner.set_config(dataclasses.replace(TINY, loss="wgan-gp"))
+    after = next_frame(runner, after_version=version - 1)
+    assert after.run_id == before.run_id  # same run, curves continue
+    assert after.scale_id != before.scale_id  # but the critic's colours mean something new
+    np.testing.assert_array_equal(after.snap["fake"], before.snap["fake"])  # same generator
+    assert "Kept the networks" in runner.messages()["run"][1]
+
+
+def test_width_change_restarts_with_a_notice(runner):
+    before = next_frame(runner)
+    runner.step("both")
+    assert next_frame(runner).step == 1
+    version = runner.set_config(dataclasses.replace(TINY, width=8))
+    after = next_frame(runner, after_version=version - 1)
+    assert after.run_id != before.run_id and after.step == 0
+    kind, text = runner.messages()["run"]
+    assert kind == "info" and "restarted" in text
+
+
+def test_divergence_pauses_with_a_message_and_reset_recovers():
+    wild = dataclasses.replace(
+        TINY, loss="wgan-gp", gp_weight=0.0, optimizer="sgd", lr_d=1.0, lr_g=1.0, beta1=0.9
+    )
+    r = Runner(wild, speed=5)
+    try:
+        next_frame(r)
+        r.play()
+        deadline = time.monotonic() + 60
+        while not r.diverged and time.monotonic() < deadline:
+            if r.take_frame() is not None:
+                r.frame_shown()
+            time.sleep(0.01)
+        assert r.diverged and not r.playing
+        kind, text = r.messages()["diverged"]
+        assert kind == "danger" and "Reset" in text
+        r.play()  # refused until reset
+        assert not r.playing
+        version = r.reset(TINY)
+        frame = next_frame(r, after_version=version - 1)
+        assert frame.step == 0 and r.diverged is None and r.messages()["diverged"] is None
+        assert np.all(np.isfinite(frame.snap["fake"]))
+    finally:
+        r.stop()
+
+
+def test_server_caps_trainers(monkeypatch):
+    monkeypatch.setattr(lab_runner, "_slots", threading.BoundedSemaphore(1))
+    monkeypatch.setattr(lab_runner, "MAX_TRAINERS", 1)
+    first = Runner(TINY, speed=5)
+    try:
+        with pytest.raises(ServerFull, match="limit"):
+            Runner(TINY, speed=5)
+    finally:
+        first.stop()
+    first.join(10)
+    assert not first.alive
+    again = Runner(TINY, speed=5)  # the slot came back
+    again.stop()
+    again.join(10)
+
+
+def test_lab_page_warns_about_a_bad_link_and_keeps_defaults():
+    from lab_view import Lab
+
+    lab = Lab(query={"lr_d": "banana", "hide": "controls", "loss": "ns"})
+    assert lab.url_alert.visible and "lr_d" in lab.url_alert.object
+    assert lab.config.loss == "ns" and lab.widgets["loss"].value == "ns"
+    assert lab.widgets["lr_d"].value == lab.config.lr_d
+    assert not lab.sidebar.visible and lab.play_button.visible
+    lab.widgets["lr_g"].value = 5e-4  # a widget drives the settings, config and link
+    assert lab.settings.lr_g == 5e-4 and lab.config.lr_g == 5e-4
+    assert lab.query()["lr_g"] == "0.0005" and lab.query()["hide"] == "controls"
+    lab.widgets["width"].value = 32
+    assert lab.config.width == 32
+    lab.settings.preset = "vanilla-collapse"
+    assert lab.config.loss == "minimax" and lab.widgets["loss"].value == "minimax"
+    assert "vanilla-collapse" in lab.explain.object
