@@ -2,42 +2,49 @@
 
     python benchmarks/preset_table.py [--seeds 5] [--preset NAME ...] [--steps N] [--json]
 
-Each run is exactly ``python -m gan2d train --preset NAME --seed S`` (same code path,
-same evaluation), so any row can be checked one seed at a time with the CLI.
+The seeds of a preset train together as one vmapped program (``gan2d.sweep``); each run
+equals ``python -m gan2d train --preset NAME --seed S`` (a test checks that a sweep run
+equals the single run), and is scored the same way, so any row can be checked one seed
+at a time with the CLI.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
+import os
 import time
 
 import jax
 import numpy as np
 
 from gan2d.config import PRESETS, get_preset
-from gan2d.train import evaluate_state, train_run
+from gan2d.sweep import run_sweep
 
 
 def preset_row(name: str, seeds: list[int], steps: int | None = None) -> dict:
     preset = get_preset(name)
     steps = steps or preset.steps
-    runs = []
-    for seed in seeds:
-        config = preset.config.with_changes(seed=seed)
-        run = train_run(config, steps)
-        result = evaluate_state(config, run.state)
-        runs.append(
-            {k: result[k] for k in ("modes", "hq", "rkl", "w1")} | {"steps_per_s": run.steps_per_s}
-        )
+    t0 = time.perf_counter()
+    result = run_sweep(preset.config, {}, seeds, steps)
+    (summary,) = result.cell_summaries()
     row = {"preset": name, "seeds": len(seeds), "steps": steps}
-    for key in ("modes", "hq", "rkl", "w1", "steps_per_s"):
-        values = np.array([np.nan if r[key] is None else r[key] for r in runs], float)
-        row[key] = float(np.nanmean(values)) if np.isfinite(values).any() else None
-        row[f"{key}_min"] = float(np.nanmin(values)) if np.isfinite(values).any() else None
-    row["per_seed_modes"] = [r["modes"] for r in runs]
+    for key in ("modes", "hq", "rkl", "w1"):
+        row[key] = summary[f"{key}_mean"]
+        row[f"{key}_std"] = summary[f"{key}_std"]
+    row["per_seed_modes"] = [m["modes"] for m in result.run_metrics]
+    row["per_seed_hq"] = [round(m["hq"], 1) for m in result.run_metrics]
+    row["diverged"] = summary["diverged"]
+    row["seconds"] = round(time.perf_counter() - t0, 1)
     return row
+
+
+def _cell(value, fmt: str) -> str:
+    return (
+        "–"
+        if value is None or (isinstance(value, float) and np.isnan(value))
+        else (format(value, fmt))
+    )
 
 
 def main() -> None:
@@ -49,21 +56,22 @@ def main() -> None:
     args = parser.parse_args()
     names = args.preset or list(PRESETS)
     print(
-        f"# {platform.processor() or platform.machine()}, {jax.devices()[0]}, "
-        f"jax {jax.__version__}, {args.seeds} seeds",
+        f"# {os.cpu_count()} CPUs, {jax.devices()[0]}, jax {jax.__version__}, "
+        f"{args.seeds} seeds (0..{args.seeds - 1})",
         flush=True,
     )
+    if not args.json:
+        print("| preset | steps | modes | HQ % | rkl | W1 | seconds |")
+        print("|---|---|---|---|---|---|---|")
     for name in names:
-        t0 = time.perf_counter()
         row = preset_row(name, list(range(args.seeds)), args.steps)
-        row["seconds"] = round(time.perf_counter() - t0, 1)
         if args.json:
             print(json.dumps(row), flush=True)
         else:
-            rkl = "-" if row["rkl"] is None else f"{row['rkl']:.3f}"
             print(
-                f"| {name} | {row['steps']} | {row['modes']:.1f} | {row['hq']:.1f} | {rkl} "
-                f"| {row['w1']:.3f} | {row['steps_per_s']:.0f} |",
+                f"| `{name}` | {row['steps']} | {_cell(row['modes'], '.1f')} | "
+                f"{_cell(row['hq'], '.1f')} | {_cell(row['rkl'], '.3f')} | "
+                f"{_cell(row['w1'], '.3f')} | {row['seconds']:.0f} |",
                 flush=True,
             )
 

@@ -1,0 +1,32 @@
+"""The README keeps its promises: the two commands, every preset and setting, its picture."""
+
+import re
+from pathlib import Path
+
+from gan2d.config import PRESETS, config_fields
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_the_two_setup_commands_are_there():
+    assert "pip install -e . && panel serve app" in README
+    assert 'pip install -e ".[test]" && python -m pytest' in README
+
+
+def test_every_setting_and_preset_is_documented():
+    for field in config_fields():
+        assert f"`{field.name}`" in README, field.name
+    for name in PRESETS:
+        assert f"`{name}`" in README, name
+
+
+def test_every_picture_it_shows_exists():
+    pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
+    assert pictures
+    for picture in pictures:
+        assert (ROOT / picture).is_file(), picture
+
+
+def test_no_placeholder_is_left():
+    assert not re.search(r"\b[A-Z]+_(TABLE|SECTION)\b", README)
