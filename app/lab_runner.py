@@ -89,7 +89,6 @@ def warm_in_background(config: Config) -> None:
         try:
             warm(config)
             log.info("gan2d: default preset compiled in %.1f s", time.perf_counter() - t0)
-            warm(config, modes=("d", "g"))
         except Exception:
             log.exception("gan2d: warming the default preset failed")
 

@@ -24,6 +24,7 @@ log = logging.getLogger("gan2d.app")
 TICK_MS = 20
 URL_SETTLE_S = 0.3
 ACK_TIMEOUT_S = 3.0
+GONE_S = 2.0  # a tab without a connection this long is closed: stop its trainer
 
 CSS = """
 .gan2d-readout { font-size: 1.3em; font-variant-numeric: tabular-nums; color: #212529;
@@ -61,10 +62,11 @@ class FrameClock(JSComponent):
       el.className = "gan2d-readout";
       el.innerHTML = model.readout;
       model.on("frame", () => {
-        const f = model.frame, s = model.step, v = model.version;
-        el.innerHTML = model.readout;
-        // rAF runs just before the paint that shows the new data; the timeout after it
+        // rAF runs just before the paint that shows the new data; the timeout after it.
+        // Values are read there: a frame's properties arrive as separate changes.
         requestAnimationFrame(() => setTimeout(() => {
+          const f = model.frame, s = model.step, v = model.version;
+          el.innerHTML = model.readout;
           const t = performance.now();
           g.frames += 1; g.step = s; g.version = v;
           g.paints.push(t);
@@ -131,6 +133,7 @@ class Lab(pn.viewable.Viewer):
         self._awaiting_ack = False
         self._shown_messages = None
         self._callback = None
+        self._gone_since = None
 
         self.plots = LabPlots(extent=_extent(self.config))
         self._build_widgets()
@@ -428,7 +431,21 @@ class Lab(pn.viewable.Viewer):
             self.runner.frame_shown()
             self._push()
 
+    def _connections(self) -> int | None:
+        doc = pn.state.curdoc
+        session = getattr(getattr(doc, "session_context", None), "session", None)
+        return None if session is None else session.connection_count
+
     def _tick(self):
+        # Bokeh destroys a closed tab's session only after ~15-30 s; stop its trainer
+        # as soon as the tab has been gone for a moment.
+        if self._connections() == 0:
+            self._gone_since = self._gone_since or time.perf_counter()
+            if time.perf_counter() - self._gone_since > GONE_S:
+                self.close()
+                return
+        else:
+            self._gone_since = None
         if self._awaiting_ack and time.perf_counter() - self._sent_at > ACK_TIMEOUT_S:
             self._awaiting_ack = False  # a lost acknowledgement must not stall the run
             self.runner.frame_shown()
@@ -453,11 +470,9 @@ class Lab(pn.viewable.Viewer):
         with pn.io.hold():
             self.plots.update(frame, visible)
             self.clock.param.update(
-                frame=self._frame_no,
-                step=frame.step,
-                version=frame.version,
-                readout=self._readout_html(frame),
+                step=frame.step, version=frame.version, readout=self._readout_html(frame)
             )
+            self.clock.frame = self._frame_no  # last: the page acts on this one
         self._awaiting_ack = True
         self._sent_at = time.perf_counter()
 
