@@ -8,7 +8,8 @@ For each network size and loss it measures steady-state training steps per secon
 - **vmap R**: R runs with different seeds in one vmapped scan; reported as *model
   steps per second* (runs x steps / s), the throughput a sweep gets;
 - **torch eager**: the same model, loss and optimiser in PyTorch eager mode on the same
-  device (``gan2d.torch_ref``), when torch is installed.
+  device (``gan2d.torch_ref``), when torch is installed; the best of torch's default
+  thread count and one thread.
 
 Compile time is excluded from every rate and reported apart. Each measurement repeats
 calls until it has run for at least ``seconds``; the chunk lengths are picked from the
@@ -192,17 +193,36 @@ def measure_vmap(config: Config, runs: int, n: int, seconds: float) -> dict:
 
 
 def measure_torch(torch_ref, config: Config, seconds: float) -> dict:
-    gan = torch_ref.TorchGAN(config, torch_ref.device_for(jax.devices()[0].platform))
-    for _ in range(3):  # warm up allocator and kernels
-        gan.step()
-    gan.synchronize()
+    """PyTorch eager steps per second: the best of torch's default thread count and a
+    single thread. On a busy CPU, torch's worker threads wait on each other and a
+    single thread can be many times faster; the best of both is the fair reference."""
+    import torch
 
-    def call(k):
-        for _ in range(k):
-            gan.step()
-        gan.synchronize()
+    default_threads = torch.get_num_threads()
+    by_threads = {}
+    try:
+        for threads in dict.fromkeys([default_threads, 1]):
+            torch.set_num_threads(threads)
+            gan = torch_ref.TorchGAN(config, torch_ref.device_for(jax.devices()[0].platform))
+            for _ in range(3):  # warm up allocator and kernels
+                gan.step()
+            gan.synchronize()
 
-    return {**_rate(call, 1, seconds), "device": str(gan.device)}
+            def call(k, gan=gan):
+                for _ in range(k):
+                    gan.step()
+                gan.synchronize()
+
+            by_threads[threads] = _rate(call, 1, seconds)
+    finally:
+        torch.set_num_threads(default_threads)
+    best = max(by_threads, key=lambda t: by_threads[t]["steps_per_s"])
+    return {
+        **by_threads[best],
+        "threads": best,
+        "steps_per_s_by_threads": {str(t): r["steps_per_s"] for t, r in by_threads.items()},
+        "device": str(gan.device),
+    }
 
 
 # ------------------------------------------------------------------ the whole bench
@@ -291,7 +311,7 @@ def format_table(report: dict) -> str:
     runs = sorted({int(r) for row in report["results"] for r in row["vmap"]})
     head = ["size", "loss", "scan-fused", "jit per step"]
     head += [f"vmap {r} (model steps/s)" for r in runs]
-    head += ["torch eager", "scan / jit-step", "scan / torch"]
+    head += ["torch eager (best threads)", "scan / jit-step", "scan / torch"]
     head += [f"vmap {r} / scan" for r in runs]
     lines = [
         f"gan2d bench: {report['device']} ({report['device_kind']}), jax "
@@ -312,9 +332,13 @@ def format_table(report: dict) -> str:
             _num(row["jit_step"]["steps_per_s"]),
         ]
         cells += [_num(row["vmap"].get(str(r), {}).get("model_steps_per_s")) for r in runs]
-        torch_rate = row["torch_eager"]["steps_per_s"] if row["torch_eager"] else None
+        torch_cell = "-"
+        if row["torch_eager"]:
+            torch_cell = _num(row["torch_eager"]["steps_per_s"])
+            threads = row["torch_eager"].get("threads")
+            torch_cell += f" ({threads} thr)" if threads else ""
         cells += [
-            _num(torch_rate),
+            torch_cell,
             _ratio(ratios.get("scan_vs_jit_step")),
             _ratio(ratios.get("scan_vs_torch_eager")),
         ]

@@ -41,6 +41,9 @@ def test_bench_quick_json_reports_every_rate(capsys):
         assert row["ratios"]["vmap2_vs_scan"] > 0
         if report["torch"] != "torch not installed":
             assert row["torch_eager"]["steps_per_s"] > 0
+            by_threads = row["torch_eager"]["steps_per_s_by_threads"]
+            assert "1" in by_threads  # one thread is always tried (busy CPUs)
+            assert row["torch_eager"]["steps_per_s"] == max(by_threads.values())
             assert row["ratios"]["scan_vs_torch_eager"] > 0
     assert rows[1]["d_steps"] == 5  # wgan-gp as its preset: 5 critic steps
 
