@@ -53,6 +53,16 @@ def config_from_args(preset: str | None, sets: list[str], seed: int | None) -> C
 # ---------------------------------------------------------------- subcommands
 
 
+def steps_from_args(args) -> int:
+    """``--steps``, else the preset's own step count, else 5000."""
+    steps = args.steps
+    if steps is None:
+        steps = get_preset(args.preset).steps if args.preset else 5000
+    if steps < 1:
+        raise UsageError(f"--steps={steps} must be at least 1")
+    return steps
+
+
 def cmd_presets(args) -> None:
     if args.json:
         emit({name: p.summary for name, p in PRESETS.items()})
@@ -63,31 +73,15 @@ def cmd_presets(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from gan2d import data, metrics
-    from gan2d.train import sample_generator, train_run
+    from gan2d.train import evaluate_state, train_run
 
     config = config_from_args(args.preset, args.set, args.seed)
-    steps = (
-        args.steps
-        if args.steps is not None
-        else (get_preset(args.preset).steps if args.preset else 5000)
-    )
-    if steps < 1:
-        raise UsageError(f"--steps={steps} must be at least 1")
+    steps = steps_from_args(args)
     if args.out:
         _check_writable(args.out)
     run = train_run(config, steps)
-    g_eval = run.state["g_ema"] if config.ema > 0 else run.state["g"]
-    samples = sample_generator(config, g_eval, metrics.PROTOCOL_SAMPLES, config.seed + 10_000)
-    real = data.sample_numpy(config, metrics.PROTOCOL_SAMPLES, config.seed + 20_000)
-    if not np.isfinite(samples).all():
-        result = {"diverged": True, "modes": 0, "hq": 0.0, "rkl": None, "w1": None}
-    else:
-        result = {
-            "diverged": False,
-            **metrics.evaluate(samples, real, data.mode_means(config), config.data_std),
-        }
-    result.pop("mode_counts", None)
+    result = evaluate_state(config, run.state)
+    samples, real = result.pop("samples"), result.pop("real")
     out = {
         "preset": args.preset,
         "steps": steps,
@@ -211,13 +205,7 @@ def cmd_sweep(args) -> None:
 
     base = config_from_args(args.preset, args.set, args.seed)
     grid = sweep.parse_grid(args.grid or [])
-    steps = (
-        args.steps
-        if args.steps is not None
-        else (get_preset(args.preset).steps if args.preset else 5000)
-    )
-    if steps < 1:
-        raise UsageError(f"--steps={steps} must be at least 1")
+    steps = steps_from_args(args)
     if args.seeds < 1:
         raise UsageError(f"--seeds={args.seeds} must be at least 1")
     if args.max_memory_mb is not None and args.max_memory_mb <= 0:
