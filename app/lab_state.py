@@ -99,8 +99,14 @@ def lab_sizes() -> dict:
 
 
 def preset_config(name: str) -> Config:
-    """The core preset ``name`` at the lab's sizes."""
-    return dataclasses.replace(PRESETS[name].config, **lab_sizes()).validate()
+    """The core preset ``name`` at the lab's sizes (the batch stays a multiple of the
+    generators in the mixture and of the pack)."""
+    preset = PRESETS[name].config
+    sizes = lab_sizes()
+    if "batch_size" in sizes:
+        unit = math.lcm(preset.pack, preset.n_generators)
+        sizes["batch_size"] = max(unit, sizes["batch_size"] // unit * unit)
+    return dataclasses.replace(preset, **sizes).validate()
 
 
 def _param_for(name: str, default):

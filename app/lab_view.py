@@ -61,7 +61,7 @@ class FrameClock(JSComponent):
       const el = document.createElement("div");
       el.className = "gan2d-readout";
       el.innerHTML = model.readout;
-      model.on("frame", () => {
+      const onFrame = () => {
         // rAF runs just before the paint that shows the new data; the timeout after it.
         // Values are read there: a frame's properties arrive as separate changes.
         requestAnimationFrame(() => setTimeout(() => {
@@ -74,7 +74,10 @@ class FrameClock(JSComponent):
           if (!(v in g.versionPaint)) g.versionPaint[v] = t;
           model.ack = f;
         }, 0));
-      });
+      };
+      model.on("frame", onFrame);
+      // the module loads asynchronously: a frame may have arrived before this render
+      if (model.frame > model.ack) onFrame();
       return el;
     }
     """
