@@ -114,6 +114,21 @@ def _rate(call: Callable[[int], None], steps_per_call: int, seconds: float) -> d
         calls = max(calls + 1, math.ceil(calls * min(grow, 50.0)))
 
 
+def _repeated_calls(advance: Callable, state) -> Callable[[int], None]:
+    """``call(k)``: k calls of ``advance(state) -> (state, diag)`` carrying the state on
+    from the previous call, then a wait for the device (what ``_rate`` times)."""
+    box = {"state": state}
+
+    def call(k: int) -> None:
+        s = box["state"]
+        for _ in range(k):
+            s, _ = advance(s)
+        jax.block_until_ready(s)
+        box["state"] = s
+
+    return call
+
+
 def _chunk_len(seconds_per_step: float, target: float, cap: int) -> int:
     """Steps per call so one call lasts about a quarter of the timing window, rounded
     down to a power of two so that later measurements reuse compiled programs."""
@@ -130,37 +145,22 @@ def _jit_step(programs):
 def measure_jit_step(config: Config, seconds: float) -> dict:
     trainer = make_train(config)
     step = _jit_step(trainer.programs)
-    state = {"s": trainer.init()}
     t0 = time.perf_counter()
-    state["s"], _ = step(state["s"])
-    jax.block_until_ready(state["s"])
+    state, _ = step(trainer.init())
+    jax.block_until_ready(state)
     compile_s = time.perf_counter() - t0
-
-    def call(k):
-        s = state["s"]
-        for _ in range(k):
-            s, _ = step(s)
-        jax.block_until_ready(s)
-        state["s"] = s
-
+    call = _repeated_calls(step, state)
     call(3)  # warm caches
     return {**_rate(call, 1, seconds), "compile_s": compile_s}
 
 
 def measure_scan(config: Config, n: int, seconds: float) -> dict:
     trainer = make_train(config)
-    state = {"s": trainer.init()}
     t0 = time.perf_counter()
-    state["s"], _ = trainer.chunk(state["s"], n)
-    jax.block_until_ready(state["s"])
+    state, _ = trainer.chunk(trainer.init(), n)
+    jax.block_until_ready(state)
     compile_s = time.perf_counter() - t0
-
-    def call(k):
-        s = state["s"]
-        for _ in range(k):
-            s, _ = trainer.chunk(s, n)
-        jax.block_until_ready(s)
-        state["s"] = s
+    call = _repeated_calls(lambda s: trainer.chunk(s, n), state)
 
     return {**_rate(call, n, seconds), "compile_s": compile_s, "chunk": n}
 
@@ -169,16 +169,10 @@ def measure_vmap(config: Config, runs: int, n: int, seconds: float) -> dict:
     group = VmappedRuns([config.with_changes(seed=i) for i in range(runs)])
     t0 = time.perf_counter()
     compiled = compiled_chunk(group.programs, n, runs)
-    state = {"s": group.init()}
-    jax.block_until_ready(state["s"])
+    state = group.init()
+    jax.block_until_ready(state)
     compile_s = time.perf_counter() - t0
-
-    def call(k):
-        s = state["s"]
-        for _ in range(k):
-            s, _ = compiled(s)
-        jax.block_until_ready(s)
-        state["s"] = s
+    call = _repeated_calls(compiled, state)
 
     rate = _rate(call, n, seconds)
     return {
