@@ -131,9 +131,6 @@ def cmd_eval(args) -> None:
         raise UsageError(f"--samples {args.samples}: contains NaN or infinite values")
     sets = list(args.set or []) + [f"dataset={args.dataset}"]
     config = config_from_args(None, sets, None)
-    overrides = parse_sets(args.set or [])
-    if "data_std" in overrides:  # dataset= above must not reset an explicit std
-        config = config.with_changes(data_std=float(overrides["data_std"]))
     real = data.sample_numpy(config, len(samples), config.seed + 20_000)
     out = {
         "dataset": args.dataset,

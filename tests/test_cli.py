@@ -89,6 +89,22 @@ def test_eval_scores_saved_samples_like_the_protocol(tmp_path):
     assert report["w1"] < 0.15  # chance differences in mode shares cost ~0.05-0.1
 
 
+def test_eval_keeps_an_explicit_data_std(tmp_path):
+    # with std 0.5 the HQ radius is 1.5: every point of a 0.02-std ring is HQ
+    np.save(tmp_path / "ring.npy", data.sample_numpy(Config(), 2500, 6))
+    result = gan2d(
+        "eval",
+        "--samples",
+        str(tmp_path / "ring.npy"),
+        "--dataset",
+        "ring8",
+        "--set",
+        "data_std=0.5",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["hq"] == 100.0
+
+
 @pytest.mark.parametrize(
     "args, words",
     [
