@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan2d import data, metrics
+from gan2d import fields as snapshot_fields
 from gan2d.config import Config, parse_value
 from gan2d.train import (
     DIAGNOSTICS,
@@ -602,7 +603,9 @@ class Lockstep:
         for gi, fn in enumerate(snapshot_fns):
             snap = jax.device_get(fn(self.states[gi], key, jnp.float32(extent)))
             for j, run in enumerate(self.members[gi]):
-                out[run] = {k: np.asarray(v[j]) for k, v in snap.items()}
+                out[run] = snapshot_fields.add_host_metrics(
+                    {k: np.asarray(v[j]) for k, v in snap.items()}
+                )
         return out
 
 

@@ -83,6 +83,21 @@ def test_sliced_w1_is_zero_for_identical_and_grows_with_shift():
     )
 
 
+def test_host_sliced_w1_is_exact_for_a_shift_and_agrees_with_the_device_one():
+    import jax
+
+    a = np.random.default_rng(1).normal(size=(512, 2))
+    assert metrics.sliced_w1(a, a) == 0.0
+    # a shift s along x moves each projection by |s cos t|: the mean over the evenly
+    # spread directions in [0, pi) is 2s/pi (up to the midpoint rule's tiny error)
+    assert metrics.sliced_w1(a, a + [0.5, 0.0]) == pytest.approx(1.0 / np.pi, rel=1e-3)
+    b = np.random.default_rng(2).normal(size=(512, 2)) * 1.5
+    device = float(metrics.sliced_w1_jax(jax.random.PRNGKey(0), a, b, n_projections=256))
+    assert metrics.sliced_w1(a, b) == pytest.approx(device, rel=0.1)
+    with pytest.raises(ValueError, match="equal-size"):
+        metrics.sliced_w1(a, b[:10])
+
+
 def test_nan_samples_are_refused():
     with pytest.raises(ValueError, match="NaN"):
         metrics.mode_metrics(np.full((5, 2), np.nan), data.mode_means(Config()), 0.02)
