@@ -1,10 +1,12 @@
 """The lab's trainer: one worker thread per browser session, paced by the browser.
 
 The worker runs jitted chunks of the core's trainer and hands the page one frame at a
-time. It takes a snapshot only when the page has painted the previous frame (the
-page acknowledges each frame), then trains the next chunk while the page paints: a
-slow browser gets fewer frames, never a backlog, and "steps per frame" means what it
-says. Compiled programs live in the core's process-wide cache, so sessions share them.
+time through a one-frame slot. It works one frame ahead: while the page paints frame
+N, the worker has frame N+1 waiting in the slot and trains the steps of N+2; it takes
+that snapshot as soon as the page collects N+1. The page collects a frame only after
+it has painted the previous one, so a slow browser gets fewer frames, never a backlog,
+and "steps per frame" means what it says. Compiled programs live in the core's
+process-wide cache, so sessions share them.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ RESOLUTION = fields.Resolution(samples=512, grid=64, arrows=16, manifold=24)
 CHUNK_SIZES = (5, 1)
 W1_POINTS = 256  # exact W1 on this many points, about once a second
 W1_EVERY_S = 1.0
+KEEP_FRAMES_FLOWING_S = 0.25  # see Runner.set_config
 LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
 GRAD_LIMIT = 1e7
 SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
-ACK_TIMEOUT_S = 3.0  # a frame the page never acknowledged is presumed lost
 
 MAX_TRAINERS = int(os.environ.get("GAN2D_MAX_TRAINERS", "4"))
 _slots = threading.BoundedSemaphore(MAX_TRAINERS)
@@ -158,7 +160,8 @@ class Runner:
     """One session's training thread. Methods are called from the page's event loop;
     the worker applies them between chunks."""
 
-    def __init__(self, config: Config, speed: int):
+    def __init__(self, config: Config, speed: int, on_frame=None):
+        """``on_frame()`` is called from the worker thread each time a frame is ready."""
         if not _slots.acquire(blocking=False):
             raise ServerFull(
                 f"This server is already running {MAX_TRAINERS} labs, its limit. "
@@ -172,8 +175,9 @@ class Runner:
         self._speed = speed
         self._playing = False
         self._queued: list[str] = []
-        self._want_frame = True
         self._frame: Frame | None = None
+        self._taken_at = 0.0
+        self._on_frame = on_frame
         self._messages: dict[str, tuple[str, str] | None] = {}
         self.version = 0
         self.diverged: str | None = None
@@ -188,6 +192,11 @@ class Runner:
             self.version += 1
             self._pending = config
             self._restart = self._restart or restart
+            # A frame waiting in the slot shows the old settings: drop it, so the next
+            # frame the page gets shows the new ones. Not when the page has gone without
+            # a frame for a while (a drag that never pauses must not starve it).
+            if time.perf_counter() - self._taken_at < KEEP_FRAMES_FLOWING_S:
+                self._frame = None
             self._cond.notify_all()
             return self.version
 
@@ -240,16 +249,14 @@ class Runner:
 
     # ------------------------------------------------------------------ page side
     def take_frame(self) -> Frame | None:
-        """The newest frame, if one is ready (the slot then empties)."""
+        """The next frame, if one is ready. The slot then empties and the worker makes
+        the one after: call this only once the page has shown the previous frame."""
         with self._cond:
             frame, self._frame = self._frame, None
+            if frame is not None:
+                self._taken_at = time.perf_counter()
+                self._cond.notify_all()
             return frame
-
-    def frame_shown(self) -> None:
-        """The page painted the last frame it got: the worker may make the next."""
-        with self._cond:
-            self._want_frame = True
-            self._cond.notify_all()
 
     def messages(self) -> dict[str, tuple[str, str] | None]:
         """Current notices by topic: (alert kind, text) or None."""
@@ -300,16 +307,10 @@ class Runner:
                 while not (
                     self._stop
                     or self._pending is not None
-                    or (dirty and self._want_frame)
+                    or (dirty and self._frame is None)
                     or (not dirty and (self._playing or self._queued))
                 ):
                     self._cond.wait(0.5)
-                    if (
-                        dirty
-                        and not self._want_frame
-                        and time.perf_counter() - self._sent_at > ACK_TIMEOUT_S
-                    ):
-                        self._want_frame = True
                 if self._stop:
                     return
                 pending, restart = self._pending, self._restart
@@ -361,7 +362,9 @@ class Runner:
                 snap_key = jax.random.PRNGKey(config.seed + 1)
                 if not playing or adopted is None:
                     state_version = version
-                dirty = True
+                # While playing, the next frame comes after a chunk with the new
+                # settings: a snapshot now would show steps made with the old ones.
+                dirty = not playing or adopted is None
                 continue
 
             if dirty:
@@ -398,9 +401,9 @@ class Runner:
                 )
                 with self._cond:
                     self._frame = frame
-                    self._want_frame = False
-                    self._sent_at = time.perf_counter()
                 dirty = False
+                if self._on_frame is not None:
+                    self._on_frame()
                 continue
 
             # train: a frame's worth of steps (or one queued single step)
@@ -433,8 +436,6 @@ class Runner:
     def _say(self, topic: str, kind: str | None, text: str | None = None) -> None:
         with self._cond:
             self._message(topic, kind, text)
-
-    _sent_at = 0.0
 
 
 def _what_changed(old: Config, new: Config) -> str:

@@ -20,12 +20,12 @@ TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3)
 
 
 def next_frame(runner: Runner, timeout: float = 60.0, after_version: int = -1):
-    """Wait for the next frame (acknowledging it as the page would)."""
+    """Wait for the next frame (collecting it as the page does once it has painted the
+    one before)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         frame = runner.take_frame()
         if frame is not None:
-            runner.frame_shown()
             if frame.version > after_version:
                 return frame
         elif not runner.alive:
@@ -67,17 +67,38 @@ def test_play_advances_and_pause_stops(runner):
     assert later.step > first.step and later.step % 5 == 0
     assert set(later.curves) >= {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"}
     runner.pause()
-    time.sleep(0.2)
-    while runner.take_frame() is not None:
-        runner.frame_shown()
-    runner.frame_shown()
-    time.sleep(0.3)
-    frame = runner.take_frame()
-    assert frame is None or frame.step == runner_step(frame)
+    runner.step("both")  # queued behind the chunk the worker may be training
+    frame = next_frame(runner)
+    while frame.step % 5 != 1:  # frames of 5-step chunks may still come first
+        frame = next_frame(runner)
+    time.sleep(0.3)  # paused: nothing more comes
+    assert runner.take_frame() is None and not runner.playing
 
 
-def runner_step(frame):
-    return frame.step
+def wait_until(condition, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_worker_keeps_one_frame_ready_and_no_more():
+    ready = threading.Event()
+    r = Runner(TINY, speed=5, on_frame=ready.set)
+    try:
+        assert ready.wait(60), "on_frame was never called"
+        r.play()
+        first = next_frame(r)
+        # without the page collecting, the worker stops after preparing one frame
+        wait_until(lambda: r._frame is not None)
+        held = r._frame.step
+        time.sleep(0.3)
+        assert r._frame.step == held == first.step + 5
+        # collecting it lets the worker make the next one, from the steps it trained
+        assert r.take_frame().step == held
+        assert next_frame(r).step == held + 5
+    finally:
+        r.stop()
 
 
 def test_single_steps_for_each_net(runner):
@@ -129,8 +150,7 @@ def test_divergence_pauses_with_a_message_and_reset_recovers():
         r.play()
         deadline = time.monotonic() + 60
         while not r.diverged and time.monotonic() < deadline:
-            if r.take_frame() is not None:
-                r.frame_shown()
+            r.take_frame()
             time.sleep(0.01)
         assert r.diverged and not r.playing
         kind, text = r.messages()["diverged"]
@@ -174,6 +194,10 @@ def test_lab_page_warns_about_a_bad_link_and_keeps_defaults():
     assert lab.query()["lr_g"] == "0.0005" and lab.query()["hide"] == "controls"
     lab.widgets["width"].value = 32
     assert lab.config.width == 32
+    # controls skip Panel's 50 ms batching delay, sliders also after new options
+    assert lab.widgets["loss"]._priority_changes == ["value"]
+    lab.widgets["lr_d"].options = {"0.001": 1e-3, "0.002": 2e-3}
+    assert "value" in lab.widgets["lr_d"]._slider._priority_changes
     lab.settings.preset = "vanilla-collapse"
     assert lab.config.loss == "minimax" and lab.widgets["loss"].value == "minimax"
     assert "vanilla-collapse" in lab.explain.object
