@@ -25,9 +25,7 @@ window.gan2dTest = {
     return d instanceof Map ? d.get(name) : d[name];
   },
   fakeSource() {
-    return this.models().find(m => m.type === 'ColumnDataSource'
-      && this.column(m, 'x1') !== undefined && this.column(m, 'x') !== undefined
-      && this.column(m, 'x0') === undefined);
+    return this.models().find(m => m.type === 'ColumnDataSource' && m.name === 'fake');
   },
   firstFakeX() {
     const x = this.fakeSource() && this.column(this.fakeSource(), 'x');
