@@ -73,7 +73,7 @@ LADDERS: dict[str, tuple] = {
 # Steps per frame. Chunks run in pieces of 5 or 1 steps, so only two programs per
 # static config are compiled, however the speed is set.
 SPEEDS = (1, 2, 5, 10, 20, 50)
-DEFAULT_SPEED = 10
+DEFAULT_SPEED = 5
 
 PLOTS = {
     "field": "Samples, critic and gradients",
