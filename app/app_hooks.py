@@ -2,7 +2,6 @@
 
 import asyncio
 import logging
-import sys
 
 import lab_runner
 import lab_state
@@ -21,13 +20,7 @@ def _quiet_closed_sockets(loop, context):
     loop.default_exception_handler(context)
 
 
-# The event loop and each lab's trainer thread take turns on the GIL. Python's default
-# switch interval (5 ms) makes each turn wait up to that long, several times per frame.
-SWITCH_INTERVAL_S = 0.0005
-
-
 def on_server_loaded(server_context):
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     asyncio.get_event_loop().set_exception_handler(_quiet_closed_sockets)
     # compile the default preset now, so the first visitor's Play is instant
     lab_runner.warm_in_background(lab_state.preset_config(lab_state.DEFAULT_PRESET))
