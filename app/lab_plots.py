@@ -76,8 +76,8 @@ def _style(fig, title_size=FONT):
 
 
 def static_legend(fig, entries, location="top_left", glyph="line") -> Legend:
-    """A legend whose swatches are drawn by stand-in renderers on an empty source that
-    never changes. Bokeh rebuilds a legend's DOM (new canvases and all) whenever a
+    """A legend whose swatches are drawn by stand-in renderers on a one-point source
+    that never changes. Bokeh rebuilds a legend's DOM (new canvases and all) whenever a
     renderer it lists gets new data; a curve that streams every frame would make every
     frame pay for that. ``entries``: (label, style keywords) pairs."""
     items = []
@@ -194,7 +194,7 @@ class LabPlots:
         self.real_src = ColumnDataSource({"x": [], "y": []})
         _dots(fig, self.real_src, REAL, 0.55)
         # Arrows are NaN-separated polylines: the browser strokes each set as one path
-        # rather than one path per arrow, which is what keeps 20 frames a second.
+        # rather than one path per arrow.
         self.grid_arrow_src = ColumnDataSource({"x": [], "y": []})
         fig.line("x", "y", source=self.grid_arrow_src, color="#495057", alpha=0.7, line_width=1.2)
         self.push_src = ColumnDataSource({"x": [], "y": []})
