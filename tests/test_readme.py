@@ -21,6 +21,13 @@ def test_every_setting_and_preset_is_documented():
         assert f"`{name}`" in README, name
 
 
+def test_the_preset_table_matches_the_presets():
+    """A preset retuned in code is retuned in the README's table too."""
+    for preset in PRESETS.values():
+        row = f"| `{preset.name}` | {preset.steps} | {preset.summary} | {preset.watch} |"
+        assert row in README, f"README preset table is stale for {preset.name}: {row}"
+
+
 def test_every_picture_it_shows_exists():
     pictures = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", README)
     assert pictures
