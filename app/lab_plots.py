@@ -34,6 +34,11 @@ FONT = "13pt"
 # second, one chart per frame: a line chart gains nothing visible at 20 redraws a
 # second, and each redraw costs the browser a full repaint of its figure.
 CURVES_EVERY_S = 0.25
+# Room for the widest y-axis a chart shows (ticks and label), and for the modes
+# chart's HQ axis on the right. Bokeh otherwise sizes the frame to the axis, so the
+# frame moved with every change of tick labels, and each move restyled the page.
+CHART_BORDER_LEFT = 100
+CHART_BORDER_RIGHT = 70
 _DG_LEGEND = [("D", {"color": D_COLOUR, "width": 2}), ("G", {"color": G_COLOUR, "width": 2})]
 
 
@@ -113,6 +118,8 @@ def _line_figure(title, y_label, y_type="linear", height=230):
         x_axis_label="step",
         y_axis_label=y_label,
         tools="",
+        min_border_left=CHART_BORDER_LEFT,
+        min_border_right=CHART_BORDER_RIGHT,
     )
     return _style(fig)
 

@@ -46,31 +46,39 @@ class FrameClock(JSComponent):
     """The readout line (step, speed, modes...) and the frame acknowledgement.
 
     The server sets ``frame`` (with the ``step``, settings ``version`` and ``readout``
-    it shows) after the frame's data; the page waits for the next paint, then echoes
-    ``ack``. ``window.gan2d`` keeps paint times for tests and the frame-rate benchmark."""
+    it shows) after the frame's data; the page waits for the next paint, then sends the
+    frame number back as a message (see ``on_msg``): a message skips the parameter
+    machinery (and Panel's 50 ms batching delay) that a property change goes through.
+    ``window.gan2d`` keeps paint times for tests and the frame-rate benchmark."""
 
     frame = param.Integer(default=0)
     step = param.Integer(default=0)
     version = param.Integer(default=0)
     readout = param.String(default="")
-    ack = param.Integer(default=0)
-
-    # Panel holds a browser-side change back 50 ms to batch it with others; an
-    # acknowledgement is alone by design, and each one waited would cost a frame.
-    _priority_changes = ["ack"]
 
     _esm = """
-    // Bokeh (3.x) rewrites the position stylesheet of every renderer on every paint,
-    // even when the text is unchanged; each rewrite dirties the page's style, and the
-    // next colour lookup (getComputedStyle) recomputes it. Skipping identical rewrites
-    // cut the style work per frame from 16 to 7 ms in our traces. Without the hook
-    // (another Bokeh) the page is only slower.
+    // Bokeh (3.x) rewrites the position stylesheet of every renderer on every paint.
+    // Each rewrite dirties the page's style, and the next colour lookup (each plot
+    // title reads its colour through getComputedStyle) recomputes it. Two kinds are
+    // skipped: a rewrite with identical text, and moving a glyph renderer's element
+    // once it is placed. That element is an empty box (it holds only stylesheets)
+    // that Bokeh moves to the glyph's bounds, which change with every frame's data.
+    // In our traces the first skip cut the style work per frame from 16 to 7 ms.
+    // Without the hook (another Bokeh) the page is only slower.
     try {
       const proto = window.Bokeh.require("core/dom").InlineStyleSheet.prototype;
       if (!proto.gan2dSkipsSameText) {
         const update = proto._update;
+        const emptyGlyphBox = (sheet) => {
+          const host = sheet.el.getRootNode().host;
+          return host != null && host.classList.contains("bk-GlyphRenderer") &&
+            [...host.shadowRoot.children].every((el) => el.nodeName === "STYLE");
+        };
         proto._update = function (css) {
-          if (this.el.textContent !== css) update.call(this, css);
+          const old = this.el.textContent;
+          if (old === css) return;
+          if (old.includes("position:") && css.includes("position:") && emptyGlyphBox(this)) return;
+          update.call(this, css);
         };
         proto.gan2dSkipsSameText = true;
       }
@@ -97,12 +105,12 @@ class FrameClock(JSComponent):
           g.paints.push(t);
           if (g.paints.length > 20000) g.paints.splice(0, 10000);
           if (!(v in g.versionPaint)) g.versionPaint[v] = t;
-          model.ack = f;
+          model.send_msg(f);
         });
       };
       model.on("frame", onFrame);
       // the module loads asynchronously: a frame may have arrived before this render
-      if (model.frame > model.ack) onFrame();
+      if (model.frame > 0) onFrame();
       return el;
     }
     """
@@ -195,7 +203,7 @@ class Lab(pn.viewable.Viewer):
         self.settings.param.watch(self._on_preset, ["preset"])
         self.settings.param.watch(self._on_speed, ["speed"])
         self.settings.param.watch(self._on_hide, ["hide"])
-        self.clock.param.watch(self._on_ack, ["ack"])
+        self.clock.on_msg(self._on_ack)
         self._apply_hide()
 
     # ------------------------------------------------------------------ widgets
@@ -473,7 +481,7 @@ class Lab(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ frames
     def _on_ack(self, event):
-        if self.runner is not None and event.new == self._frame_no:
+        if self.runner is not None and event.data == self._frame_no:
             self._awaiting_ack = False
             self._push()
 

@@ -201,3 +201,28 @@ def test_lab_page_warns_about_a_bad_link_and_keeps_defaults():
     lab.settings.preset = "vanilla-collapse"
     assert lab.config.loss == "minimax" and lab.widgets["loss"].value == "minimax"
     assert "vanilla-collapse" in lab.explain.object
+
+
+def test_lab_sends_a_frame_only_after_the_page_acknowledges_the_last():
+    from types import SimpleNamespace
+
+    from lab_view import Lab
+
+    lab = Lab(query={"loss": "ns", "width": "16", "depth": "1", "batch_size": "32"})
+    lab.runner = Runner(lab.config, lab.settings.speed)
+    try:
+        lab.runner.play()
+        wait_until(lambda: lab.runner._frame is not None, timeout=60)
+        lab._push()
+        assert lab.clock.frame == 1
+        shown = lab.clock.step
+        wait_until(lambda: lab.runner._frame is not None, timeout=60)  # the next one waits
+        lab._push()
+        assert (lab.clock.frame, lab.clock.step) == (1, shown), "sent before the page painted"
+        lab._on_ack(SimpleNamespace(data=0))  # a stale acknowledgement changes nothing
+        assert lab.clock.frame == 1
+        lab._on_ack(SimpleNamespace(data=1))  # the page has painted frame 1
+        assert lab.clock.frame == 2 and lab.clock.step > shown
+    finally:
+        lab.runner.stop()
+        lab.runner.join(10)
