@@ -1,6 +1,7 @@
 """Mean protocol metrics of presets over several seeds: the README's quality table.
 
-    python benchmarks/preset_table.py [--seeds 5] [--preset NAME ...] [--steps N] [--json]
+    python benchmarks/preset_table.py [--seeds 5] [--first-seed 0] [--preset NAME ...]
+        [--steps N] [--json]
 
 The seeds of a preset train together as one vmapped program (``gan2d.sweep``); each run
 equals ``python -m gan2d train --preset NAME --seed S`` (a test checks that a sweep run
@@ -49,22 +50,28 @@ def _cell(value, fmt: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=5)
+    parser.add_argument("--seeds", type=int, default=5, help="how many seeds")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="seeds are first-seed, first-seed + 1, ..."
+    )
     parser.add_argument("--preset", action="append", choices=list(PRESETS))
     parser.add_argument("--steps", type=int)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     names = args.preset or list(PRESETS)
+    if args.seeds < 1 or args.first_seed < 0:
+        parser.error("--seeds must be at least 1 and --first-seed at least 0")
+    seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     print(
         f"# {os.cpu_count()} CPUs, {jax.devices()[0]}, jax {jax.__version__}, "
-        f"{args.seeds} seeds (0..{args.seeds - 1})",
+        f"{args.seeds} seeds ({seeds[0]}..{seeds[-1]})",
         flush=True,
     )
     if not args.json:
         print("| preset | steps | modes | HQ % | rkl | W1 | seconds |")
         print("|---|---|---|---|---|---|---|")
     for name in names:
-        row = preset_row(name, list(range(args.seeds)), args.steps)
+        row = preset_row(name, seeds, args.steps)
         if args.json:
             print(json.dumps(row), flush=True)
         else:
