@@ -34,11 +34,10 @@ FONT = "13pt"
 # second, one chart per frame: a line chart gains nothing visible at 20 redraws a
 # second, and each redraw costs the browser a full repaint of its figure.
 CURVES_EVERY_S = 0.25
-# Room for the widest y-axis a chart shows (ticks and label), and for the modes
-# chart's HQ axis on the right. Bokeh otherwise sizes the frame to the axis, so the
-# frame moved with every change of tick labels, and each move restyled the page.
-CHART_BORDER_LEFT = 100
-CHART_BORDER_RIGHT = 70
+# Room for a chart's y-axis (tick labels and axis label) at its usual widths. Bokeh
+# sizes the frame to fit the axis, so without it the frame moved whenever the tick
+# labels changed width, and each move laid the page out again.
+CHART_BORDER_LEFT = 72
 _DG_LEGEND = [("D", {"color": D_COLOUR, "width": 2}), ("G", {"color": G_COLOUR, "width": 2})]
 
 
@@ -119,7 +118,6 @@ def _line_figure(title, y_label, y_type="linear", height=230):
         y_axis_label=y_label,
         tools="",
         min_border_left=CHART_BORDER_LEFT,
-        min_border_right=CHART_BORDER_RIGHT,
     )
     return _style(fig)
 
@@ -249,7 +247,7 @@ class LabPlots:
         self.grads = fig
 
         self.mode_src = ColumnDataSource({"step": [], "modes": [], "hq": []})
-        fig = _line_figure("Modes covered and HQ share (live, 512 samples)", "modes")
+        fig = _line_figure("Modes and HQ share (live, 512 samples)", "modes")
         fig.y_range = Range1d(0, 8.5)
         fig.extra_y_ranges = {"hq": Range1d(0, 100)}
         fig.add_layout(LinearAxis(y_range_name="hq", axis_label="HQ %"), "right")
