@@ -485,8 +485,6 @@ def _manifold_lines(points: np.ndarray, is_line: bool) -> dict:
         empty = np.zeros(0, np.float32)
         return {"rx": points[:, 0], "ry": points[:, 1], "cx": empty, "cy": empty}
     grid = points.reshape(n, n, 2)
-    gap = np.full((n, 1, 2), np.nan, np.float32)
-    rows = np.concatenate([grid, gap], axis=1).reshape(-1, 2)
-    cols = np.concatenate([grid.transpose(1, 0, 2), gap], axis=1).reshape(-1, 2)
+    rows, cols = _polyline(grid), _polyline(grid.transpose(1, 0, 2))
     # a ColumnDataSource needs equal lengths: rows and columns have the same count
-    return {"rx": rows[:, 0], "ry": rows[:, 1], "cx": cols[:, 0], "cy": cols[:, 1]}
+    return {"rx": rows["x"], "ry": rows["y"], "cx": cols["x"], "cy": cols["y"]}
