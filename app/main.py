@@ -1,7 +1,8 @@
-"""`panel serve app`: one lab page per browser session."""
+"""`panel serve app`: the gan2d page, one per browser session (see gan2d.ui.page)."""
 
 import panel as pn
-from lab_view import build_page
+
+from gan2d.ui import build_page
 
 pn.extension()
 build_page().servable(title="gan2d lab")

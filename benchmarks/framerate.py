@@ -17,29 +17,15 @@ shown, presses Play and measures:
 from __future__ import annotations
 
 import argparse
-import http.client
 import json
 import os
 import platform
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from gan2d.ui.browser import AppServer, chromium_missing, launch_chromium, rss_mb
 
 FIND_LR_D = """
 (() => {
@@ -70,35 +56,6 @@ NUDGE_LR_D = """
 """
 
 
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024.0
-    return float("nan")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("panel serve exited early")
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", "/")
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise SystemExit("panel serve did not answer")
-
-
 def percentile(values, q) -> float | None:
     return float(np.percentile(values, q)) if values else None
 
@@ -106,33 +63,14 @@ def percentile(values, q) -> float | None:
 def run(duration: float, modes_timeout: float, screenshot: Path | None = None) -> dict:
     from playwright.sync_api import sync_playwright
 
-    port = free_port()
-    log = tempfile.NamedTemporaryFile("w+", prefix="gan2d-bench-", suffix=".log")  # noqa: SIM115
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "panel",
-            "serve",
-            "app",
-            "--port",
-            str(port),
-            "--address",
-            "127.0.0.1",
-            "--allow-websocket-origin",
-            f"127.0.0.1:{port}",
-        ],
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = AppServer()
     result: dict = {}
     try:
-        wait_ready(port, server)
+        server.wait_ready()
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            browser = launch_chromium(pw)
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/app")
+            page.goto(server.url)
             page.wait_for_function("window.Bokeh && Bokeh.documents.length > 0", timeout=180_000)
             page.wait_for_function("window.gan2d && window.gan2d.frames > 0", timeout=180_000)
             assert page.evaluate(FIND_LR_D), "lr_d slider not found"
@@ -203,15 +141,9 @@ def run(duration: float, modes_timeout: float, screenshot: Path | None = None) -
             "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, "
             f"load average at end {os.getloadavg()[0]:.1f}",
         }
-        output = Path(log.name).read_text()
-        result["server_tracebacks"] = output.count("Traceback")
+        result["server_tracebacks"] = server.output().count("Traceback")
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-        log.close()
+        server.stop()
     return result
 
 
@@ -224,8 +156,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the result here")
     parser.add_argument("--screenshot", type=Path, help="save the page once 8 modes show")
     args = parser.parse_args()
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing")
+    missing = chromium_missing()
+    if missing:
+        raise SystemExit(missing)
     result = run(args.duration, args.modes_timeout, args.screenshot)
     for key, value in result.items():
         if key != "server_rss_mb_samples":

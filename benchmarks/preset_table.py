@@ -18,7 +18,6 @@ import time
 
 import jax
 import numpy as np
-
 from gan2d.config import PRESETS, get_preset
 from gan2d.sweep import run_sweep
 

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
-from gan2d.config import PRESETS, Config, get_preset, parse_sets
+from gan2d.core.config import Config
+from gan2d.core.spec import parse_sets
+from gan2d.presets import PRESETS, get_preset
 
 
 class UsageError(Exception):
@@ -73,15 +75,15 @@ def cmd_presets(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from gan2d.train import evaluate_state, train_run
+    from gan2d.core.evaluate import evaluate
+    from gan2d.core.runs import train_run
 
     config = config_from_args(args.preset, args.set, args.seed)
     steps = steps_from_args(args)
     if args.out:
         _check_writable(args.out)
     run = train_run(config, steps)
-    result = evaluate_state(config, run.state)
-    samples, real = result.pop("samples"), result.pop("real")
+    samples, real, result = evaluate(config, run.state)
     out = {
         "preset": args.preset,
         "steps": steps,
@@ -113,7 +115,8 @@ def _check_writable(path: str) -> None:
 
 
 def cmd_eval(args) -> None:
-    from gan2d import data, metrics
+    from gan2d.core import data, metrics
+    from gan2d.core.evaluate import protocol_real
 
     path = Path(args.samples)
     if not path.is_file():
@@ -131,7 +134,7 @@ def cmd_eval(args) -> None:
         raise UsageError(f"--samples {args.samples}: contains NaN or infinite values")
     sets = list(args.set or []) + [f"dataset={args.dataset}"]
     config = config_from_args(None, sets, None)
-    real = data.sample_numpy(config, len(samples), config.seed + 20_000)
+    real = protocol_real(config, len(samples))
     out = {
         "dataset": args.dataset,
         "n": int(len(samples)),
@@ -144,7 +147,7 @@ def cmd_eval(args) -> None:
 
 
 def cmd_theory(args) -> None:
-    from gan2d.theory import run_theory
+    from gan2d.theory.run import run_theory
 
     emit(run_theory(args.kind, parse_sets(args.set or [])))
 
@@ -172,7 +175,7 @@ def _parse_runs(text: str) -> tuple[int, ...]:
 def cmd_bench(args) -> None:
     from dataclasses import replace
 
-    from gan2d import bench
+    from gan2d.bench import speed as bench
 
     plan = bench.quick_plan() if args.quick else bench.full_plan()
     changes: dict = {"torch": not args.no_torch}
@@ -198,7 +201,7 @@ def cmd_bench(args) -> None:
 
 
 def cmd_sweep(args) -> None:
-    from gan2d import sweep
+    from gan2d.core import sweep
 
     base = config_from_args(args.preset, args.set, args.seed)
     grid = sweep.parse_grid(args.grid or [])

@@ -50,7 +50,7 @@ def test_bench_quick_json_reports_every_rate(capsys):
 
 def test_bench_without_torch_says_so(capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch", None)  # makes `import torch` fail
-    monkeypatch.delitem(sys.modules, "gan2d.torch_ref", raising=False)
+    monkeypatch.delitem(sys.modules, "gan2d.bench.torch_ref", raising=False)
     report = _bench_json(capsys, "--loss", "ns")
     assert report["torch"] == "torch not installed"
     assert all(r["torch_eager"] is None for r in report["results"])
@@ -76,7 +76,7 @@ def test_bench_bad_options_exit_2(capsys, args, words):
 
 
 def test_torch_reference_matches_gan2d_init_scheme():
-    torch_ref = pytest.importorskip("gan2d.torch_ref")
+    torch_ref = pytest.importorskip("gan2d.bench.torch_ref")
     config = bench.bench_config("wgan-gp", 8, 2, 16)
     gan = torch_ref.TorchGAN(config)
     d_loss, g_loss = gan.step()

@@ -7,8 +7,9 @@ import sys
 import numpy as np
 import pytest
 
-from gan2d import data, metrics
-from gan2d.config import PRESETS, Config
+from gan2d.core import data, metrics
+from gan2d.core.config import Config
+from gan2d.presets import PRESETS
 
 
 def gan2d(*args, cwd=None):

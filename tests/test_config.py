@@ -2,7 +2,9 @@
 
 import pytest
 
-from gan2d.config import PRESETS, Config, get_preset, parse_sets
+from gan2d.core.config import Config
+from gan2d.core.spec import parse_sets
+from gan2d.presets import PRESETS, get_preset
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -14,13 +16,17 @@ def test_every_preset_round_trips_through_flat_strings(name):
     assert Config.from_dict(config.to_dict(only_changed=True)) == config
 
 
-def test_config_is_hashable_and_static_key_ignores_data_fields():
+def test_config_is_hashable_and_its_static_part_ignores_data_fields():
     a = Config(lr_d=1e-4)
     b = Config(lr_d=3e-3, gp_weight=5.0, seed=7)
     assert hash(a) != hash(b)
-    assert a.static_key() == b.static_key()
-    assert Config(loss="wgan-gp").static_key() != a.static_key()
-    assert Config(width=64).static_key() != a.static_key()
+    assert a.static_part() == b.static_part()
+    assert hash(a.static_part()) == hash(b.static_part())
+    assert Config(loss="wgan-gp").static_part() != a.static_part()
+    assert Config(width=64).static_part() != a.static_part()
+    # R1 and instance noise are compiled in only when on: on/off is static, the weight not
+    assert Config(r1_weight=0.1).static_part() == Config(r1_weight=5.0).static_part()
+    assert Config(r1_weight=0.1).static_part() != a.static_part()
 
 
 @pytest.mark.parametrize(

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from gan2d import data
-from gan2d.config import DATASETS, Config
+from gan2d.core import data
+from gan2d.core.config import DATASETS, Config
 
 
 @pytest.mark.parametrize("dataset", [d for d in DATASETS if d != "custom"])

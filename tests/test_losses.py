@@ -6,7 +6,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan2d import losses
+from gan2d.core import losses
 
 LOG2 = math.log(2.0)
 

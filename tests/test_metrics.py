@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan2d import data, metrics
-from gan2d.config import Config
+from gan2d.core import data, metrics
+from gan2d.core.config import Config
 
 
 def perfect(config, seed):

@@ -7,16 +7,16 @@ these runs are one seed and shorter, with margins that still tell the stories ap
 import numpy as np
 import pytest
 
-from gan2d.config import get_preset
-from gan2d.train import evaluate_state, make_train, train_run
+from gan2d.core.evaluate import evaluate
+from gan2d.core.runs import train_run
+from gan2d.presets import get_preset
 
 pytestmark = pytest.mark.slow
 
 
 def median_g_grad(config, steps):
-    trainer = make_train(config)
-    state, diag = trainer.chunk(trainer.init(), steps)
-    return float(np.median(diag["g_grad_norm"][-50:]))
+    run = train_run(config, steps)
+    return float(np.median(run.history["g_grad_norm"][-50:]))
 
 
 def test_vanishing_gradients_the_saturating_loss_starves_the_generator():
@@ -32,7 +32,7 @@ def final_modes(name, steps=None, **changes):
     preset = get_preset(name)
     config = preset.config.with_changes(**changes)
     run = train_run(config, steps or preset.steps, chunk_size=1000)
-    return evaluate_state(config, run.state)
+    return evaluate(config, run.state).metrics
 
 
 def test_wgan_gp_covers_every_mode_of_the_ring():

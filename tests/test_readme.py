@@ -3,7 +3,8 @@
 import re
 from pathlib import Path
 
-from gan2d.config import PRESETS, config_fields
+from gan2d.core.config import field_names
+from gan2d.presets import PRESETS
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -15,8 +16,8 @@ def test_the_two_setup_commands_are_there():
 
 
 def test_every_setting_and_preset_is_documented():
-    for field in config_fields():
-        assert f"`{field.name}`" in README, field.name
+    for name in field_names():
+        assert f"`{name}`" in README, name
     for name in PRESETS:
         assert f"`{name}`" in README, name
 

@@ -268,7 +268,7 @@ def test_run_theory_divergences_and_klfit():
     [
         ("xy", {"speed": "1"}, ["unknown key 'speed'", "known keys:", "lr", "method"]),
         ("xy", {"method": "adam"}, ["method", "'adam'", "simultaneous", "consensus"]),
-        ("xy", {"lr": "-0.1"}, ["lr", "'-0.1'", "> 0"]),
+        ("xy", {"lr": "-0.1"}, ["lr=-0.1", "0 < lr"]),
         ("dirac", {"lr": "fast"}, ["lr", "'fast'", "not a number"]),
         ("dirac", {"steps": "2.5"}, ["steps", "'2.5'", "whole number"]),
         ("dirac", {"reg_weight": "nan"}, ["reg_weight", "'nan'", "finite"]),
@@ -289,7 +289,7 @@ def test_run_theory_rejects_bad_input_with_a_clear_message(kind, overrides, word
 
 def test_theory_tab_updates_sources_in_place():
     pn = pytest.importorskip("panel")
-    from app.theory_tab import TheoryLab, theory_view
+    from gan2d.ui.theory import TheoryLab, theory_view
 
     lab = TheoryLab()
     view = theory_view(lab)

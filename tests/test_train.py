@@ -1,4 +1,7 @@
-"""The trainer: determinism, unrolling, live hyper-parameters, every option runs."""
+"""The training step: determinism, unrolling, live hyper-parameters, every option runs.
+
+Runs train as a batch (``Runs``); a single run is a batch of one, so these tests train
+through the same compiled programs as the app and the CLI."""
 
 import jax
 import jax.numpy as jnp
@@ -6,15 +9,37 @@ import numpy as np
 import optax
 import pytest
 
-from gan2d import data, losses, nets
-from gan2d.config import Config
-from gan2d.train import ADAM_EPS_ROOT, DIAGNOSTICS, canonical, make_train, programs_for
+from gan2d.core import data, losses, nets
+from gan2d.core.config import Config
+from gan2d.core.programs import PROGRAMS
+from gan2d.core.runs import Runs, run_state
+from gan2d.core.train import ADAM_EPS_ROOT, DIAGNOSTICS, make_train
 
 SMALL = Config(width=32, depth=2, batch_size=64)
 
 
+class One:
+    """A single run as the app and the CLI train it: a batch of one."""
+
+    def __init__(self, config):
+        self.config = config
+        self.runs = Runs([config])
+
+    def init(self):
+        return self.runs.init()
+
+    def chunk(self, state, n, mode="both"):
+        state, diag = self.runs.chunk(state, n, mode)
+        return state, run_state(diag, 0)
+
+
 def leaves(state):
     return [np.asarray(x) for x in jax.tree_util.tree_leaves(state)]
+
+
+def net(state, name):
+    """The first weight matrix of net ``name`` of a batch-of-one state."""
+    return np.asarray(state[name][0]["w"])
 
 
 def assert_same(a, b):
@@ -23,7 +48,7 @@ def assert_same(a, b):
 
 
 def test_same_seed_gives_the_identical_run_and_chunking_does_not_matter():
-    trainer = make_train(SMALL)
+    trainer = One(SMALL)
     one, diag_one = trainer.chunk(trainer.init(), 40)
     half, diag_a = trainer.chunk(trainer.init(), 20)
     half, diag_b = trainer.chunk(half, 20)
@@ -31,14 +56,13 @@ def test_same_seed_gives_the_identical_run_and_chunking_does_not_matter():
     np.testing.assert_array_equal(
         diag_one["g_loss"], np.concatenate([diag_a["g_loss"], diag_b["g_loss"]])
     )
-    other, _ = make_train(SMALL.with_changes(seed=1)).chunk(
-        make_train(SMALL.with_changes(seed=1)).init(), 40
-    )
-    assert not np.array_equal(np.asarray(other["g"][0]["w"]), np.asarray(one["g"][0]["w"]))
+    other_run = One(SMALL.with_changes(seed=1))
+    other, _ = other_run.chunk(other_run.init(), 40)
+    assert not np.array_equal(net(other, "g"), net(one, "g"))
 
 
 def test_diagnostics_are_per_step_arrays():
-    trainer = make_train(SMALL)
+    trainer = One(SMALL)
     _, diag = trainer.chunk(trainer.init(), 7)
     assert set(diag) == set(DIAGNOSTICS)
     assert all(np.shape(v) == (7,) and np.isfinite(v).all() for v in diag.values())
@@ -77,9 +101,11 @@ def reference_plain_step(config, state):
 
 def test_unrolled_k0_is_exactly_the_plain_step():
     config = SMALL.with_changes(loss="minimax", unrolled_steps=0)
-    trainer = make_train(config)
+    trainer = One(config)
     state = trainer.init()
-    ref_g, ref_d = jax.jit(reference_plain_step, static_argnums=0)(config, state)
+    # the reference runs on the same batch-of-one layout (vmap), so that XLA picks the
+    # same kernels and the comparison can be bit for bit
+    ref_g, ref_d = jax.jit(jax.vmap(lambda s: reference_plain_step(config, s)))(state)
     new, _ = trainer.chunk(state, 1)
     assert_same(new["d"], ref_d)
     assert_same(new["g"], ref_g)
@@ -88,60 +114,60 @@ def test_unrolled_k0_is_exactly_the_plain_step():
 def test_unrolling_changes_only_the_generator_update():
     # SGD: Adam's first step is about lr * sign(grad), which would hide the difference
     base = SMALL.with_changes(loss="minimax", optimizer="sgd", beta1=0.0, lr_g=0.1, lr_d=0.1)
-    plain = make_train(base)
-    unrolled = make_train(base.with_changes(unrolled_steps=3))
-    state = plain.init()
-    after_plain, _ = plain.chunk(state, 1)
+    plain = One(base)
+    unrolled = One(base.with_changes(unrolled_steps=3))
+    after_plain, _ = plain.chunk(plain.init(), 1)
     after_unrolled, _ = unrolled.chunk(unrolled.init(), 1)
     # the critic update applied for real is the same; the look-ahead ones are discarded
     assert_same(after_plain["d"], after_unrolled["d"])
-    g_plain = np.asarray(after_plain["g"][0]["w"])
-    g_unrolled = np.asarray(after_unrolled["g"][0]["w"])
-    assert not np.allclose(g_plain, g_unrolled, atol=1e-9)
+    assert not np.allclose(net(after_plain, "g"), net(after_unrolled, "g"), atol=1e-9)
 
 
 def test_changing_learning_rates_and_weights_does_not_recompile():
     config = SMALL.with_changes(loss="wgan-gp")
-    trainer = make_train(config)
-    state, _ = trainer.chunk(trainer.init(), 5)
-    compiled = trainer.programs.chunk._cache_size()
-    faster = config.with_changes(lr_d=3e-3, lr_g=2e-3, gp_weight=1.0, beta1=0.0)
-    state = make_train(faster).with_hparams(state, faster)
-    state, _ = make_train(faster).chunk(state, 5)
-    assert make_train(faster).programs is trainer.programs
-    assert trainer.programs.chunk._cache_size() == compiled
-    assert float(state["hp"]["lr_d"]) == pytest.approx(3e-3)
+    runs = Runs([config])
+    state, _ = runs.chunk(runs.init(), 5)
+    compiled = len(PROGRAMS.compile_seconds)
+    faster = Runs([config.with_changes(lr_d=3e-3, lr_g=2e-3, gp_weight=1.0, beta1=0.0)])
+    assert faster.static == runs.static
+    state = faster.with_hparams(state)
+    state, _ = faster.chunk(state, 5)
+    assert len(PROGRAMS.compile_seconds) == compiled  # nothing new was compiled
+    assert float(state["hp"]["lr_d"][0]) == pytest.approx(3e-3)
 
 
 def test_the_learning_rate_in_the_state_is_the_one_used():
-    trainer = make_train(SMALL)
+    trainer = One(SMALL)
     state = trainer.init()
-    slow, _ = trainer.chunk(trainer.with_hparams(state, SMALL.with_changes(lr_g=1e-6)), 1)
-    fast, _ = trainer.chunk(trainer.with_hparams(state, SMALL.with_changes(lr_g=1e-2)), 1)
-    w0 = np.asarray(state["g"][0]["w"])
-    move_slow = np.abs(np.asarray(slow["g"][0]["w"]) - w0).max()
-    move_fast = np.abs(np.asarray(fast["g"][0]["w"]) - w0).max()
+    slow_lr = Runs([SMALL.with_changes(lr_g=1e-6)]).with_hparams(state)
+    fast_lr = Runs([SMALL.with_changes(lr_g=1e-2)]).with_hparams(state)
+    slow, _ = trainer.chunk(slow_lr, 1)
+    fast, _ = trainer.chunk(fast_lr, 1)
+    w0 = net(state, "g")
+    move_slow = np.abs(net(slow, "g") - w0).max()
+    move_fast = np.abs(net(fast, "g") - w0).max()
     assert move_fast > 1000 * move_slow > 0
 
 
 def test_a_loss_change_keeps_the_networks_and_a_width_change_does_not():
-    trainer = make_train(SMALL)
+    trainer = One(SMALL)
     state, _ = trainer.chunk(trainer.init(), 3)
-    kept = make_train(SMALL.with_changes(loss="wgan-gp")).adopt(state)
+    kept = Runs([SMALL.with_changes(loss="wgan-gp")]).adopt(state)
     assert kept is not None
     assert_same(kept["g"], state["g"])
-    assert make_train(SMALL.with_changes(width=48)).adopt(state) is None
-    switched = make_train(SMALL.with_changes(optimizer="rmsprop")).adopt(state)
+    assert Runs([SMALL.with_changes(width=48)]).adopt(state) is None
+    rmsprop = Runs([SMALL.with_changes(optimizer="rmsprop")])
+    switched = rmsprop.adopt(state)
     assert_same(switched["d"], state["d"])
-    make_train(SMALL.with_changes(optimizer="rmsprop")).chunk(switched, 2)
+    rmsprop.chunk(switched, 2)
 
 
 def test_single_net_steps_leave_the_other_net_alone():
-    trainer = make_train(SMALL)
+    trainer = One(SMALL)
     state = trainer.init()
     d_only, _ = trainer.chunk(state, 2, mode="d")
     assert_same(d_only["g"], state["g"])
-    assert not np.array_equal(np.asarray(d_only["d"][0]["w"]), np.asarray(state["d"][0]["w"]))
+    assert not np.array_equal(net(d_only, "d"), net(state, "d"))
     g_only, _ = trainer.chunk(state, 2, mode="g")
     assert_same(g_only["d"], state["d"])
     with pytest.raises(ValueError, match="mode"):
@@ -149,7 +175,7 @@ def test_single_net_steps_leave_the_other_net_alone():
 
 
 def test_lr_decay_reaches_ten_percent():
-    from gan2d.train import decayed
+    from gan2d.core.train import decayed
 
     hp = {"lr_decay_steps": jnp.float32(100)}
     assert float(decayed(1.0, hp, 0)) == pytest.approx(1.0)
@@ -179,7 +205,7 @@ def test_lr_decay_reaches_ten_percent():
 )
 def test_every_option_trains_and_moves_both_nets(changes):
     config = SMALL.with_changes(**changes)
-    trainer = make_train(config)
+    trainer = One(config)
     state = trainer.init()
     new, diag = trainer.chunk(state, 10)
     assert all(np.isfinite(v).all() for v in diag.values())
@@ -189,7 +215,7 @@ def test_every_option_trains_and_moves_both_nets(changes):
 
 def test_wgan_clipping_keeps_every_critic_weight_in_range():
     config = SMALL.with_changes(loss="wgan", clip=0.02, lr_d=1e-2)
-    trainer = make_train(config)
+    trainer = One(config)
     state, _ = trainer.chunk(trainer.init(), 5)
     assert max(np.abs(x).max() for x in leaves(state["d"])) <= 0.02 + 1e-7
 
@@ -204,7 +230,10 @@ def test_several_generators_each_make_their_share():
     np.testing.assert_array_equal(out[:4], out[4:])
 
 
-def test_compiled_programs_are_shared_by_static_key():
-    a = make_train(SMALL.with_changes(lr_d=1e-3, seed=3))
-    b = make_train(SMALL.with_changes(lr_d=5e-4, seed=9))
-    assert a.programs is b.programs is programs_for(canonical(SMALL))
+def test_programs_are_shared_by_configs_with_one_static_part():
+    a = Runs([SMALL.with_changes(lr_d=1e-3, seed=3)])
+    b = Runs([SMALL.with_changes(lr_d=5e-4, seed=9)])
+    assert a.cache_key("chunk", 5, "both") == b.cache_key("chunk", 5, "both")
+    a.prepare(5)
+    assert b.is_compiled(5)  # b's programs are a's
+    assert make_train(SMALL).config == SMALL.static_part()

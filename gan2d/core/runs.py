@@ -1,0 +1,292 @@
+"""Batches of runs: the one way gan2d trains, from a single run to a sweep.
+
+``Runs(configs)`` holds configs that share a static part (the same shapes and code;
+they may differ in data: learning rates, weights, seeds). Their states are stacked on
+a leading run axis and trained by ``jit(vmap(chunk))``. A single run is a batch of one:
+the CLI's ``train``, each lab session, each group of the Compare tab and a sweep all
+run the same compiled kind of program, from the process-wide compile cache.
+
+The run axis is sharded over the local devices (``jax.sharding``): a sweep on a box
+with several GPUs uses all of them with this same code. Runs are independent, so the
+program needs no communication between devices. A batch is padded with copies of its
+last run to a multiple of the devices it uses, and the copies are never shown.
+
+``transition`` is the one rule for what a new config means for a running state.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from gan2d.core.config import STATIC_FLAGS, Config
+from gan2d.core.programs import PROGRAMS
+from gan2d.core.train import MODES, hparams_array, make_optimizer, make_train
+
+
+def shared_static_part(configs: Sequence[Config]) -> Config:
+    """The static part that runs every config in ``configs``: R1 and instance noise
+    are compiled in when any run has them on. ``ValueError`` if the configs differ in
+    any other static field (then they need separate programs: see ``group``)."""
+    parts = [c.static_part() for c in configs]
+    merged = replace(parts[0], **{f: max(getattr(p, f) for p in parts) for f in STATIC_FLAGS})
+    flags_off = dict.fromkeys(STATIC_FLAGS, 0.0)
+    for part in parts[1:]:
+        if replace(part, **flags_off) != replace(merged, **flags_off):
+            raise ValueError("these configs differ in static fields; they need separate programs")
+    return merged
+
+
+def program_key(config: Config) -> Config:
+    """Configs with equal keys can share one program (see ``shared_static_part``)."""
+    return replace(config.static_part(), **dict.fromkeys(STATIC_FLAGS, 0.0))
+
+
+def devices_for(runs: int) -> list:
+    """The local devices a batch of ``runs`` runs is spread over."""
+    devices = jax.local_devices()
+    return devices[: max(1, min(len(devices), runs))]
+
+
+def _shapes(tree) -> Any:
+    return jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+
+
+class Runs:
+    """Configs that share one static program, trained together along a run axis."""
+
+    def __init__(self, configs: Sequence[Config]):
+        if not configs:
+            raise ValueError("no runs")
+        self.configs = [c.validate() for c in configs]
+        self.static = shared_static_part(self.configs)
+        self.train = make_train(self.static)
+        self.devices = devices_for(len(self.configs))
+        # pad with copies of the last run to a multiple of the devices
+        self.padded = -(-len(self.configs) // len(self.devices)) * len(self.devices)
+        mesh = Mesh(np.array(self.devices), ("runs",))
+        self.sharding = NamedSharding(mesh, PartitionSpec("runs"))
+
+    @property
+    def size(self) -> int:
+        return len(self.configs)
+
+    def _padded_configs(self) -> list[Config]:
+        return self.configs + [self.configs[-1]] * (self.padded - self.size)
+
+    def cache_key(self, name: str, *extra) -> tuple:
+        """The compile-cache key of program ``name`` for this batch."""
+        return (self.static, name, self.padded, len(self.devices), *extra)
+
+    def has_program(self, name: str, *extra) -> bool:
+        """Whether program ``name`` is compiled (a call would not wait for a compile)."""
+        return PROGRAMS.has(self.cache_key(name, *extra))
+
+    def _put(self, tree):
+        return jax.device_put(tree, self.sharding)
+
+    # ------------------------------------------------------------------ programs
+    def _compiled(self, name: str, fn, *example, extra=(), donate=False):
+        """``jit(fn)`` over sharded run-axis arguments, compiled once per process."""
+
+        def build():
+            donated = (0,) if donate and jax.default_backend() != "cpu" else ()
+            jitted = jax.jit(
+                fn,
+                in_shardings=self.sharding,
+                out_shardings=self.sharding,
+                donate_argnums=donated,
+            )
+            shapes = [
+                jax.tree_util.tree_map(
+                    lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), e
+                )
+                for e in example
+            ]
+            return jitted.lower(*shapes).compile()
+
+        return PROGRAMS.get(self.cache_key(name, *extra), build)
+
+    def _init_args(self):
+        keys = jnp.stack([jax.random.PRNGKey(c.seed) for c in self._padded_configs()])
+        return keys, self._stacked_hparams(self._padded_configs())
+
+    def _stacked_hparams(self, configs: Sequence[Config]) -> dict:
+        return jax.tree_util.tree_map(
+            lambda *xs: jnp.stack(xs), *[hparams_array(c) for c in configs]
+        )
+
+    def state_shapes(self):
+        """Shapes of the stacked state (nothing is computed or allocated)."""
+        return jax.eval_shape(jax.vmap(self.train.init), *_shapes(self._init_args()))
+
+    def is_compiled(self, n: int, mode: str = "both") -> bool:
+        """Whether init and an ``n``-step chunk are compiled (no wait for a compile)."""
+        return self.has_program("init") and self.has_program("chunk", n, mode)
+
+    # ------------------------------------------------------------------ training
+    def _init_program(self):
+        return self._compiled("init", jax.vmap(self.train.init), *_shapes(self._init_args()))
+
+    def _chunk_program(self, n: int, mode: str):
+        if mode not in MODES:
+            raise ValueError(f"mode={mode!r}; choose one of {', '.join(MODES)}")
+        train = self.train
+
+        def chunk(s):
+            return jax.vmap(lambda one: train.chunk(one, n, mode))(s)
+
+        return self._compiled("chunk", chunk, self.state_shapes(), extra=(n, mode), donate=True)
+
+    def prepare(self, n: int, mode: str = "both") -> float:
+        """Compile init and the ``n``-step chunk now (if not yet); the seconds it took."""
+        t0 = time.perf_counter()
+        self._init_program()
+        self._chunk_program(int(n), mode)
+        return time.perf_counter() - t0
+
+    def init(self):
+        """Stacked fresh states; run i starts from ``PRNGKey(configs[i].seed)``."""
+        return self._init_program()(*self._put(self._init_args()))
+
+    def chunk(self, state, n: int, mode: str = "both"):
+        """Run ``n`` steps of every run: (state, diagnostics of shape (padded, n)).
+
+        ``mode``: both nets, critic only ("d"), or generator only ("g"). On a GPU the
+        input state is donated: use the returned one."""
+        return self._chunk_program(int(n), mode)(state)
+
+    def with_hparams(self, state, configs: Sequence[Config] | None = None):
+        """The same runs with the data hyper-parameters of ``configs`` (no recompile)."""
+        configs = list(configs or self.configs)
+        configs += [configs[-1]] * (self.padded - len(configs))
+        return {**state, "hp": self._put(self._stacked_hparams(configs))}
+
+    def compiled(self, name: str, fn, example, extra=()):
+        """Another program over the stacked state (a snapshot, say), from the cache;
+        ``example``: its arguments' shapes, the state first."""
+        return self._compiled(name, fn, *example, extra=extra)
+
+    def adopt(self, old_state):
+        """Carry networks from a state of another static config when their shapes fit.
+
+        Returns a state for these runs, or None if the networks' shapes differ.
+        Optimiser states are kept when their structure fits too, else re-initialised."""
+        fresh = self.state_shapes()
+        if not (
+            _same_shapes(fresh["g"], old_state["g"]) and _same_shapes(fresh["d"], old_state["d"])
+        ):
+            return None
+        state = self.with_hparams(old_state)
+        for net, opt in (("g", "g_opt"), ("d", "d_opt")):
+            if not _same_shapes(fresh[opt], old_state[opt]):
+                tx = make_optimizer(self.static)
+                state[opt] = self._put(jax.vmap(tx.init)(old_state[net]))
+        return state
+
+
+def run_state(state, i: int):
+    """The ``i``-th run of a stacked state (or stacked diagnostics)."""
+    return jax.tree_util.tree_map(lambda a: a[i], state)
+
+
+def _same_shapes(a, b) -> bool:
+    if jax.tree_util.tree_structure(a) != jax.tree_util.tree_structure(b):
+        return False
+    return all(
+        np.shape(x) == np.shape(y)
+        for x, y in zip(jax.tree_util.tree_leaves(a), jax.tree_util.tree_leaves(b), strict=True)
+    )
+
+
+def group(configs: Sequence[Config]) -> list[tuple[list[int], Runs]]:
+    """Split configs into batches that can share a program: (indices, Runs) pairs, in
+    the order of first appearance. Compare uses it to step unlike runs together."""
+    by_key: dict[Config, list[int]] = {}
+    for i, config in enumerate(configs):
+        by_key.setdefault(program_key(config), []).append(i)
+    return [(idx, Runs([configs[i] for i in idx])) for idx in by_key.values()]
+
+
+# ---------------------------------------------------------------------- transitions
+
+
+class Change(NamedTuple):
+    """What a new config did to a running state."""
+
+    kind: str  # "hparams": same program, new data; "adopt": new program, same
+    #            networks; "restart": fresh networks from the seed
+    runs: Runs
+    state: Any
+    reason: str  # why, in words, for the page ("" for "hparams")
+
+
+def transition(runs: Runs | None, state, configs: Sequence[Config], restart: bool = False):
+    """What ``configs`` mean for ``state`` (trained by ``runs``): one pure rule.
+
+    - a seed change, ``restart`` or no state yet: restart from the seeds;
+    - only data fields changed: the same program with new data, nothing recompiles;
+    - static fields changed but the networks keep their shapes (loss, optimiser, critic
+      steps, batch, dataset...): a new program that adopts the networks;
+    - otherwise (width, depth, latent size, packing, activation...): restart.
+    """
+    new = Runs(configs)
+    if runs is None or state is None:
+        return Change("restart", new, new.init(), "")
+    if restart:
+        return Change("restart", new, new.init(), "Run restarted from seed")
+    if [c.seed for c in configs] != [c.seed for c in runs.configs]:
+        return Change("restart", new, new.init(), "Run restarted from seed")
+    if new.static == runs.static and new.padded == runs.padded:
+        return Change("hparams", new, new.with_hparams(state), "")
+    adopted = new.adopt(state) if new.padded == runs.padded else None
+    if adopted is None:
+        reason = "The networks changed shape, so the run restarted from seed"
+        return Change("restart", new, new.init(), reason)
+    return Change("adopt", new, adopted, "Kept the networks")
+
+
+# ---------------------------------------------------------------------- one whole run
+
+
+class RunResult(NamedTuple):
+    state: Any  # the final state of the run (not stacked)
+    history: dict[str, np.ndarray]  # per-step diagnostics, length ``steps``
+    seconds: float  # compile included
+    compile_seconds: float
+    steps: int
+
+    @property
+    def steps_per_s(self) -> float:
+        return self.steps / max(self.seconds - self.compile_seconds, 1e-9)
+
+
+def train_run(config: Config, steps: int, chunk_size: int = 500) -> RunResult:
+    """Train one run of ``config`` for ``steps`` steps from its seed (a batch of one),
+    keeping the full per-step history; ``gan2d train`` runs this."""
+    if steps < 1:
+        raise ValueError(f"steps={steps} must be at least 1")
+    runs = Runs([config])
+    start = time.perf_counter()
+    compile_seconds = runs.prepare(min(chunk_size, steps))
+    state = runs.init()
+    history: dict[str, list] = {}
+    done = 0
+    while done < steps:
+        n = min(chunk_size, steps - done)
+        compile_seconds += runs.prepare(n)
+        state, diag = runs.chunk(state, n)
+        for k, v in jax.device_get(diag).items():
+            history.setdefault(k, []).append(np.asarray(v[0]))
+        done += n
+    state = jax.block_until_ready(run_state(state, 0))
+    seconds = time.perf_counter() - start
+    hist = {k: np.concatenate(v) for k, v in history.items()}
+    return RunResult(state, hist, seconds, compile_seconds, steps)

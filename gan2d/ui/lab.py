@@ -1,0 +1,434 @@
+"""The lab: one run, its controls, its plots, and the glue to its page and URL.
+
+``Lab`` is a ``pn.viewable.Viewer``. Its state is a ``LabSettings`` (one parameter per
+config field, plus preset, speed and hidden items); every control is a widget made from
+one of those parameters (``from_param``), so widget and setting stay in step by
+themselves. A change of settings becomes a ``Config`` and goes to the session's run
+(``LabRun``), which the process-wide scheduler trains; frames come back through the
+frame clock, paced by the page.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import html
+import time
+from urllib.parse import urlencode
+
+import panel as pn
+from panel.io.state import set_curdoc
+
+from gan2d.core.config import SPECS, Config
+from gan2d.core.data import data_extent
+from gan2d.presets import PRESETS
+from gan2d.ui import settings as ls
+from gan2d.ui.clock import FrameClock
+from gan2d.ui.plots import LabPlots
+from gan2d.ui.session import LabRun
+from gan2d.ui.style import CSS, HEADER_STYLE, SIDEBAR_WIDTH
+from gan2d.ui.widgets import Notice, Transport, in_session
+
+TICK_MS = 100  # housekeeping; frames are pushed when ready or acknowledged
+URL_SETTLE_S = 0.3
+ACK_TIMEOUT_S = 3.0
+GONE_S = 2.0  # a tab without a connection this long is closed: its run stops
+
+
+def _fmt(value) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _prompt(widget):
+    """Let a control's changes in the browser reach the server at once. Panel holds each
+    one back 50 ms to batch it with others; a lab control sends one change, and the run
+    should answer it within a frame."""
+    if isinstance(widget, pn.widgets.DiscreteSlider):
+
+        def mark(*_):  # the inner slider is rebuilt whenever the options change
+            widget._slider._priority_changes = ["value", "value_throttled"]
+
+        mark()
+        widget.param.watch(mark, ["options"])
+    else:
+        widget._priority_changes = ["value"]
+    return widget
+
+
+def ladder_slider(settings, name: str, label: str, **kw) -> pn.widgets.DiscreteSlider:
+    """A slider over the values of a ladder parameter; a value that joins the ladder (a
+    link's, say) joins the slider's stops, in order."""
+    slider = pn.widgets.DiscreteSlider.from_param(settings.param[name], label=label, **kw)
+
+    def follow(event):
+        if event.new not in slider.values:
+            values = sorted(set(slider.values) | {event.new})
+            slider.options = {_fmt(v): v for v in values}
+            slider.value = event.new
+
+    settings.param.watch(follow, name)
+    slider.options = {_fmt(v): v for v in sorted(settings.param[name].objects)}
+    return _prompt(slider)
+
+
+def control_widget(settings, name: str) -> pn.widgets.Widget:
+    """The widget of one control, made from its parameter."""
+    label = name.replace("_", " ")
+    spec = SPECS[name]
+    if name in ls.LADDERS:
+        widget = ladder_slider(settings, name, label)
+    elif spec.kind == "choice":
+        widget = _prompt(pn.widgets.Select.from_param(settings.param[name], label=label))
+    elif spec.kind == "bool":
+        widget = pn.widgets.Checkbox.from_param(settings.param[name], label=label)
+    else:
+        widget = _prompt(pn.widgets.IntInput.from_param(settings.param[name], label=label))
+    widget.description = spec.doc
+    widget.sizing_mode = "stretch_width"
+    return widget
+
+
+class Lab(pn.viewable.Viewer):
+    """One session's lab: settings, controls, plots and the run behind them."""
+
+    def __init__(self, query: dict[str, str] | None = None, **params):
+        super().__init__(**params)
+        parsed = ls.parse_query(query or {})
+        self.settings = ls.LabSettings(
+            preset=parsed.preset,
+            speed=parsed.speed,
+            hide=parsed.hide,
+            **ls.config_values(parsed.config),
+        )
+        self.config = parsed.config
+        self._url_dirty_at = time.perf_counter() if parsed.warnings or query else None
+        self._frame_no = 0
+        self._sent_at = 0.0
+        self._awaiting_ack = False
+        self._shown_messages = None
+        self._callback = None
+        self._doc = None
+        self._gone_since = None
+        self.runner: LabRun | None = None  # made when the page connects
+
+        self.plots = LabPlots(extent=data_extent(self.config))
+        self.notice = Notice()
+        self._build_widgets()
+        self._build_layout()
+        if parsed.warnings:
+            self.url_alert.object = "**Some link settings were ignored:**\n\n" + "\n".join(
+                f"- {html.escape(w)}" for w in parsed.warnings
+            )
+            self.url_alert.visible = True
+
+        self.settings.param.watch(self.notice.guard(self._on_settings), list(SPECS))
+        self.settings.param.watch(self.notice.guard(self._on_preset), ["preset"])
+        self.settings.param.watch(self._on_speed, ["speed"])
+        self.settings.param.watch(self._on_hide, ["hide"])
+        self.clock.on_msg(self._on_ack)
+        self._apply_hide()
+
+    # ------------------------------------------------------------------ widgets
+    def _build_widgets(self):
+        s = self.settings
+        self.widgets = {name: control_widget(s, name) for name in ls.CONTROL_FIELDS}
+        self.preset_select = _prompt(
+            pn.widgets.Select.from_param(s.param.preset, label="Preset", width=220)
+        )
+        self.speed_slider = ladder_slider(s, "speed", "steps per frame", width=220)
+        self.plot_toggles = pn.widgets.CheckButtonGroup(
+            label="Plots",
+            options={label: key for key, label in ls.PLOTS.items()},
+            value=[k for k in ls.PLOTS if k not in s.hide],
+            color="light",
+            sizing_mode="stretch_width",
+            orientation="vertical",
+        )
+        self.plot_toggles.param.watch(self._on_plot_toggles, "value")
+        self.transport = Transport(
+            on_play=self._play,
+            on_pause=self._pause,
+            on_step=lambda: self._step("both"),
+            on_step_d=lambda: self._step("d"),
+            on_step_g=lambda: self._step("g"),
+            on_reset=self._reset,
+            speed=self.speed_slider,
+        )
+        self.clock = FrameClock(readout=self._readout_html(None), stylesheets=[CSS])
+
+    def _build_layout(self):
+        self.explain = pn.pane.Markdown(
+            self._explain_text(), styles={"font-size": "1.05em"}, sizing_mode="stretch_width"
+        )
+        self.url_alert = pn.pane.Alert("", alert_type="warning", visible=False)
+        self.diverged_alert = Notice(margin=(0, 0, 0, 0))
+        diverged_reset = pn.widgets.Button(label="↺ Reset the run", color="danger")
+        diverged_reset.on_click(lambda e: self._reset())
+        self.diverged_box = pn.Row(self.diverged_alert.pane, diverged_reset, visible=False)
+
+        groups = []
+        for group, names in ls.CONTROL_GROUPS.items():
+            groups.append(pn.pane.Markdown(f"**{group}**", margin=(8, 5, 0, 5)))
+            groups.extend(self.widgets[n] for n in names)
+        groups.append(pn.pane.Markdown("**Plots shown**", margin=(8, 5, 0, 5)))
+        groups.append(self.plot_toggles)
+        self.sidebar = pn.Column(
+            *groups,
+            width=SIDEBAR_WIDTH,
+            scroll=True,
+            styles={"max-height": "calc(100vh - 170px)"},
+        )
+        self.plot_panes = {
+            key: pn.pane.Bokeh(
+                fig, sizing_mode="stretch_width" if key not in ("field", "manifold") else "fixed"
+            )
+            for key, fig in self.plots.figures().items()
+        }
+        p = self.plot_panes
+        curves = pn.FlexBox(
+            *(
+                pn.Column(p[k], min_width=340, styles={"flex": "1 1 380px"})
+                for k in ("losses", "grads", "modes", "w1", "hist")
+            ),
+            sizing_mode="stretch_width",
+        )
+        self.plots_area = pn.Column(
+            pn.FlexBox(p["field"], p["manifold"], sizing_mode="stretch_width"),
+            curves,
+            sizing_mode="stretch_width",
+        )
+        header = pn.Row(
+            pn.pane.HTML(
+                '<span style="font-size:1.9em;font-weight:700;color:#212529">gan2d</span>'
+                '<span style="font-size:1.3em;color:#495057"> lab</span>',
+                margin=(8, 24, 0, 4),
+            ),
+            self.preset_select,
+            pn.Spacer(width=16),
+            self.clock,
+            align="center",
+            sizing_mode="stretch_width",
+            styles=HEADER_STYLE,
+        )
+        self.layout = pn.Column(
+            header,
+            pn.Row(self.transport, self.explain, sizing_mode="stretch_width"),
+            self.url_alert,
+            self.notice.pane,
+            self.diverged_box,
+            pn.Row(self.sidebar, self.plots_area, sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+            stylesheets=[CSS],
+        )
+
+    def __panel__(self):
+        return self.layout
+
+    # ------------------------------------------------------------------ session
+    def start(self) -> None:
+        """Make the run once the page has connected (a bare HTTP request for the page,
+        a link preview say, then costs nothing)."""
+        pn.state.onload(self.connect)
+        pn.state.on_session_destroyed(lambda context: self.close())
+
+    def connect(self) -> None:
+        self._doc = pn.state.curdoc
+        self.runner = LabRun(self.config, self.settings.speed, on_frame=self._frame_ready)
+        if in_session():
+            self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS)
+
+    def close(self) -> None:
+        if self._callback is not None:
+            self._callback.stop()
+            self._callback = None
+        if self.runner is not None:
+            self.runner.close()
+
+    # ------------------------------------------------------------------ events
+    def _on_settings(self, *events):
+        """A setting changed: the new config goes to the run. An invalid combination
+        (a batch that is not a multiple of the generators, say) is refused with a
+        notice and the settings go back; applying a config twice does nothing."""
+        names = {e.name for e in events}
+        try:
+            config = ls.settings_config(self.settings)
+            if "dataset" in names and "data_std" not in names:
+                # choosing a dataset brings its usual std (the core's one rule for it)
+                config = Config.from_dict({"dataset": config.dataset}, base=config)
+        except ValueError:
+            self.settings.param.update({e.name: e.old for e in events})
+            raise
+        if config == self.config:
+            return
+        self.config = config
+        if config.data_std != self.settings.data_std:
+            self.settings.data_std = config.data_std
+        self.notice.show(None)
+        if self.runner is not None:
+            self.runner.set_config(config)
+        self._url_changed()
+
+    def _on_preset(self, event):
+        self.settings.param.update(ls.config_values(ls.preset_config(event.new)))
+        self.explain.object = self._explain_text()
+        if self.runner is not None:
+            self.runner.reset(self.config)
+        self._url_changed()
+
+    def _on_speed(self, event):
+        if self.runner is not None:
+            self.runner.set_speed(event.new)
+        self._url_changed()
+
+    def _on_plot_toggles(self, event):
+        shown = set(event.new)
+        hide = [h for h in self.settings.hide if h not in ls.PLOTS]
+        hide += [k for k in ls.PLOTS if k not in shown]
+        if hide != self.settings.hide:
+            self.settings.hide = hide
+
+    def _on_hide(self, event):
+        self._apply_hide()
+        self._url_changed()
+
+    def _apply_hide(self):
+        hide = set(self.settings.hide)
+        self.sidebar.visible = "controls" not in hide
+        for name, w in self.widgets.items():
+            w.visible = name not in hide
+        for key, pane in self.plot_panes.items():
+            pane.visible = key not in hide
+        shown = [k for k in ls.PLOTS if k not in hide]
+        if self.plot_toggles.value != shown:
+            self.plot_toggles.value = shown
+
+    def _play(self):
+        if self.runner is not None:
+            self.runner.play()
+        self._sync_play_button()
+
+    def _pause(self):
+        if self.runner is not None:
+            self.runner.pause()
+        self._sync_play_button()
+
+    def _sync_play_button(self):
+        self.transport.playing = self.runner is not None and self.runner.playing
+
+    def _step(self, mode):
+        if self.runner is not None:
+            self.runner.step(mode)
+            self._sync_play_button()
+
+    def _reset(self):
+        if self.runner is not None:
+            self.runner.reset(self.config)
+
+    # ------------------------------------------------------------------ frames
+    def _on_ack(self, event):
+        if self.runner is not None and event.data == self._frame_no:
+            self._awaiting_ack = False
+            self._push()
+
+    def _frame_ready(self):
+        """Called from a worker: push the frame now if the page is waiting for one,
+        rather than at the next tick."""
+        doc = self._doc
+        if doc is None or self._awaiting_ack or doc.session_context is None:
+            return
+        with contextlib.suppress(Exception):  # the session is closing
+            doc.add_next_tick_callback(self._push_on_loop)
+
+    def _push_on_loop(self):
+        with set_curdoc(self._doc):
+            self._push()
+
+    def _connections(self) -> int | None:
+        doc = pn.state.curdoc
+        session = getattr(getattr(doc, "session_context", None), "session", None)
+        return None if session is None else session.connection_count
+
+    def _tick(self):
+        # Bokeh destroys a closed tab's session only after ~15-30 s; stop its run as
+        # soon as the tab has been gone for a moment.
+        if self._connections() == 0:
+            self._gone_since = self._gone_since or time.perf_counter()
+            if time.perf_counter() - self._gone_since > GONE_S:
+                self.close()
+                return
+        else:
+            self._gone_since = None
+        if self._awaiting_ack and time.perf_counter() - self._sent_at > ACK_TIMEOUT_S:
+            self._awaiting_ack = False  # a lost acknowledgement must not stall the run
+        self._push()
+        self._sync_messages()
+        self._sync_play_button()
+        if (
+            self._url_dirty_at is not None
+            and time.perf_counter() - self._url_dirty_at > URL_SETTLE_S
+        ):
+            self._url_dirty_at = None
+            self._write_url()
+
+    def _push(self):
+        if self._awaiting_ack or self.runner is None:
+            return
+        frame = self.runner.take_frame()
+        if frame is None:
+            return
+        visible = {k: k not in self.settings.hide for k in ls.PLOTS}
+        self._frame_no += 1
+        with pn.io.hold():
+            self.plots.update(frame, visible)
+            self.clock.param.update(
+                step=frame.step, version=frame.version, readout=self._readout_html(frame)
+            )
+            self.clock.frame = self._frame_no  # last: the page acts on this one
+        self._awaiting_ack = True
+        self._sent_at = time.perf_counter()
+
+    def _sync_messages(self):
+        messages = self.runner.messages()
+        if messages == self._shown_messages:
+            return
+        self._shown_messages = messages
+        stopped = messages.get("diverged") or messages.get("error")
+        self.diverged_box.visible = bool(stopped)
+        self.diverged_alert.show("danger" if stopped else None, stopped[1] if stopped else "")
+        notes = [m for key, m in messages.items() if key in ("compile", "run") and m]
+        if notes:
+            self.notice.show("info", " ".join(text for _, text in notes))
+        elif self.notice.kind == "info":
+            self.notice.show(None)
+
+    # ------------------------------------------------------------------ text
+    def _readout_html(self, frame) -> str:
+        sep = '<span class="sep">|</span>'
+        if frame is None:
+            return f'step <b class="gan2d-step">0</b>{sep}press Play'
+        parts = [f'step <b class="gan2d-step">{frame.step:,}</b>']
+        parts.append(f"{frame.steps_per_s:,.0f} steps/s")
+        snap = frame.snap
+        if "live_modes" in snap:
+            k = len(snap["live_mode_counts"])
+            parts.append(f"modes <b>{int(snap['live_modes'])}/{k}</b>")
+            parts.append(f"HQ <b>{float(snap['live_hq']):.0f}%</b>")
+        parts.append(f"W1 {float(snap['sliced_w1']):.3f} (sliced)")
+        return sep.join(parts)
+
+    def _explain_text(self) -> str:
+        preset = PRESETS[self.settings.preset]
+        return f"**{preset.name}** — {preset.summary}<br>*Look for:* {preset.watch}"
+
+    # ------------------------------------------------------------------ URL
+    def query(self) -> dict[str, str]:
+        return ls.make_query(
+            self.settings.preset, self.config, self.settings.speed, self.settings.hide
+        )
+
+    def _url_changed(self):
+        self._url_dirty_at = time.perf_counter()
+
+    def _write_url(self):
+        location = pn.state.location
+        if location is not None:
+            location.search = "?" + urlencode(self.query())

@@ -1,0 +1,107 @@
+"""The whole page of a session, and the server's start-up hook.
+
+``app/main.py`` calls ``build_page()``; ``app/app_hooks.py`` hands Bokeh
+``on_server_loaded``, which compiles the default preset once per server process, in
+the background, so the first visitor's Play does not wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+
+import panel as pn
+
+from gan2d.ui import settings as ls
+from gan2d.ui.lab import Lab
+from gan2d.ui.session import warm
+
+log = logging.getLogger("gan2d.app")
+
+_warm_lock = threading.Lock()
+_warm_thread: threading.Thread | None = None
+
+
+def warm_default() -> threading.Thread:
+    """Compile the default preset's programs once per process, off the event loop.
+    Later calls return the thread of the first."""
+    global _warm_thread
+    with _warm_lock:
+        if _warm_thread is not None:
+            return _warm_thread
+        config = ls.preset_config(ls.DEFAULT_PRESET)
+
+        def run():
+            t0 = time.perf_counter()
+            try:
+                warm(config)
+                log.info("gan2d: default preset compiled in %.1f s", time.perf_counter() - t0)
+            except Exception:
+                log.exception("gan2d: compiling the default preset failed")
+
+        _warm_thread = threading.Thread(target=run, name="gan2d-warm", daemon=True)
+        _warm_thread.start()
+        return _warm_thread
+
+
+def _quiet_closed_sockets(loop, context):
+    """A frame written while its tab closes fails with WebSocketClosedError in a task
+    nobody awaits; asyncio would print a traceback for it (holoviz/panel#3113). Keep
+    that one to a line and leave every other error to the default handler."""
+    error = context.get("exception")
+    if type(error).__name__ in ("WebSocketClosedError", "StreamClosedError"):
+        log.info("gan2d: dropped a frame for a closed tab")
+        return
+    loop.default_exception_handler(context)
+
+
+def on_server_loaded(server_context) -> None:
+    """Bokeh's hook, run once when ``panel serve`` starts."""
+    asyncio.get_event_loop().set_exception_handler(_quiet_closed_sockets)
+    warm_default()
+
+
+def decode_session_args(args: dict[str, list[bytes]]) -> dict[str, str]:
+    """Bokeh's request arguments (lists of bytes) -> {key: last value as str}."""
+    out = {}
+    for key, values in args.items():
+        if not values:
+            continue
+        raw = values[-1]
+        out[key] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return out
+
+
+def _tab(title: str, make) -> tuple[str, pn.viewable.Viewable]:
+    """A tab, or, if building it fails, a tab that says so (the others still work)."""
+    try:
+        return title, make()
+    except Exception as err:
+        log.exception("gan2d: the %s tab could not be built", title)
+        text = f"The {title} tab could not be built: {type(err).__name__}: {err}"
+        return title, pn.pane.Alert(text, alert_type="danger")
+
+
+def build_page() -> pn.viewable.Viewable:
+    """The whole page for one session: the lab and the Theory, Compare and Sweep tabs."""
+    from gan2d.ui.compare import compare_view
+    from gan2d.ui.sweep import sweep_view
+    from gan2d.ui.theory import theory_view
+
+    lab = Lab(query=decode_session_args(pn.state.session_args))
+    lab.start()
+    # Dynamic: a tab's figures are built when it is first shown. A hidden tab's Bokeh
+    # models are detached, and Panel updates a detached Markdown pane with links to its
+    # CDN stylesheets, which the browser then fetches from the internet: text that
+    # changes while a tab may be hidden (status lines, notices) is therefore a widget
+    # (``gan2d.ui.notice``), never a Markdown pane.
+    return pn.Tabs(
+        ("Lab", lab),
+        _tab("Theory", theory_view),
+        _tab("Compare", compare_view),
+        _tab("Sweep", sweep_view),
+        dynamic=True,
+        sizing_mode="stretch_width",
+    )

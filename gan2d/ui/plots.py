@@ -1,0 +1,531 @@
+"""The lab's Bokeh figures: built once per session, then fed frame by frame.
+
+Per frame only ``ColumnDataSource.data`` changes (and curves ``stream`` with a
+rollover); figures, titles and layouts are never rebuilt. The critic's colour scale is
+fixed per run so a colour means the same thing over time.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from bokeh.layouts import column
+from bokeh.models import (
+    ColorBar,
+    ColumnDataSource,
+    DataRange1d,
+    HoverTool,
+    Legend,
+    LegendItem,
+    LinearAxis,
+    LinearColorMapper,
+    Range1d,
+)
+from bokeh.plotting import figure
+
+from gan2d.ui.session import Frame
+from gan2d.ui.style import (
+    CRITIC_PALETTE,
+    D_COLOUR,
+    FAKE,
+    G_COLOUR,
+    HQ_COLOUR,
+    MODES_COLOUR,
+    REAL,
+    TICK_FONT,
+    centred_critic,
+    critic_range,
+    critic_scale,
+    style_figure,
+)
+
+ROLLOVER = 3000
+# The curves and the histogram gather each frame's point and redraw about four times a
+# second, one chart per frame: a line chart gains nothing visible at 20 redraws a
+# second, and each redraw costs the browser a full repaint of its figure.
+CURVES_EVERY_S = 0.25
+# Room for a chart's y-axis (tick labels and axis label) at its usual widths. Bokeh
+# sizes the frame to fit the axis, so without it the frame moved whenever the tick
+# labels changed width, and each move laid the page out again.
+CHART_BORDER_LEFT = 72
+_DG_LEGEND = [("D", {"color": D_COLOUR, "width": 2}), ("G", {"color": G_COLOUR, "width": 2})]
+
+
+def static_legend(fig, entries, location="top_left", glyph="line") -> Legend:
+    """A legend whose swatches are drawn by stand-in renderers on a one-point source
+    that never changes. Bokeh rebuilds a legend's DOM (new canvases and all) whenever a
+    renderer it lists gets new data; a curve that streams every frame would make every
+    frame pay for that. ``entries``: (label, style keywords) pairs."""
+    items = []
+    for label, style in entries:
+        # one NaN point: Bokeh draws no swatch for an empty renderer, and NaN draws nothing
+        stand_in = ColumnDataSource({"x": [np.nan], "y": [np.nan]})
+        if glyph == "line":
+            renderer = fig.line("x", "y", source=stand_in, **style)
+        else:
+            renderer = fig.quad(left="x", right="x", bottom="y", top="y", source=stand_in, **style)
+        items.append(LegendItem(label=label, renderers=[renderer]))
+    legend = Legend(items=items, location=location, label_text_font_size=TICK_FONT)
+    fig.add_layout(legend)
+    return legend
+
+
+def dots(fig, source, color: str, alpha: float = 1.0, size: int = 3, cap: str = "square"):
+    """Points drawn as zero-length pieces of one NaN-separated line (see ``dot_data``)
+    with square or round caps: the browser fills them all in one stroke instead of one
+    shape per point, and it redraws them every frame. Overlapping dots do not darken
+    each other."""
+    return fig.line(
+        "x", "y", source=source, color=color, alpha=alpha, line_width=size, line_cap=cap
+    )
+
+
+def _line_figure(title, y_label, y_type="linear", height=230):
+    fig = figure(
+        title=title,
+        height=height,
+        sizing_mode="stretch_width",
+        y_axis_type=y_type,
+        x_axis_label="step",
+        y_axis_label=y_label,
+        tools="",
+        min_border_left=CHART_BORDER_LEFT,
+    )
+    return style_figure(fig)
+
+
+def hold_ranges(fig, y: bool = True, log: bool = False) -> None:
+    """Fixed ranges while a chart has no data: Bokeh cannot range an empty chart and
+    warns in the console on every paint of it (a page load paints each a few times).
+    Its first data brings automatic ranges back (``auto_ranges``). ``y=False`` leaves a
+    y range the chart sets itself."""
+    fig.x_range = Range1d(0, 1)
+    if y:
+        fig.y_range = Range1d(*((0.1, 10.0) if log else (0.0, 1.0)))
+
+
+def auto_ranges(fig, y: bool = True) -> None:
+    """Ranges that follow the data (once a chart has some)."""
+    fig.x_range = DataRange1d()
+    if y:
+        fig.y_range = DataRange1d()
+
+
+class CriticMap:
+    """A square map of the critic's values under the real and the generated points,
+    and (optionally) the push the generator's loss gives each fake point and each point
+    of a coarse grid. The colour bar has a figure of its own, under the map: Bokeh
+    redraws a whole figure when any of it changes, and the bar changes once per run,
+    not per frame. ``view`` is the map with its bar."""
+
+    def __init__(self, extent: float, title: str, size: int = 560, arrows: bool = True):
+        e = extent
+        self.extent = extent
+        self.arrows = arrows
+        self.scale_id = None
+        self.scale_range = None
+        fig = figure(
+            title=title,
+            x_range=Range1d(-e, e),
+            y_range=Range1d(-e, e),
+            height=size,
+            width=size,
+            match_aspect=True,
+            tools="",
+        )
+        self.mapper = LinearColorMapper(palette=CRITIC_PALETTE, low=0.0, high=1.0)
+        self.critic_src = ColumnDataSource(_image_data(np.zeros((2, 2), np.float32), e))
+        fig.image(
+            "image",
+            x="x",
+            y="y",
+            dw="dw",
+            dh="dh",
+            source=self.critic_src,
+            color_mapper=self.mapper,
+        )
+        self.colorbar = ColorBar(
+            color_mapper=self.mapper,
+            title="D(x) = P(real)",
+            title_text_font_size=TICK_FONT,
+            major_label_text_font_size="10pt",
+            orientation="horizontal",
+            height=14,
+            location=(0, 0),
+        )
+        # fixed ranges: a figure with no glyphs and automatic ranges warns on every paint
+        bar = figure(
+            width=size,
+            height=80,
+            tools="",
+            toolbar_location=None,
+            min_border=0,
+            x_range=Range1d(0, 1),
+            y_range=Range1d(0, 1),
+        )
+        bar.add_layout(self.colorbar, "below")
+        bar.scatter([0.5], [0.5], alpha=0)  # a figure with no renderer makes Bokeh warn
+        bar.axis.visible = False
+        bar.grid.visible = False
+        bar.outline_line_color = None
+        self.colorbar_figure = bar
+        self.real_src = ColumnDataSource({"x": [], "y": []})
+        dots(fig, self.real_src, REAL, 0.55)
+        # Arrows are NaN-separated polylines: the browser strokes each set as one path
+        # rather than one path per arrow.
+        self.grid_arrow_src = ColumnDataSource({"x": [], "y": []})
+        self.push_src = ColumnDataSource({"x": [], "y": []})
+        if arrows:
+            fig.line(
+                "x", "y", source=self.grid_arrow_src, color="#495057", alpha=0.7, line_width=1.2
+            )
+            fig.line("x", "y", source=self.push_src, color=FAKE, alpha=0.45, line_width=1)
+        self.fake_src = ColumnDataSource({"x": [], "y": []}, name="fake")
+        dots(fig, self.fake_src, FAKE, size=5 if size >= 400 else 4, cap="round")
+        # the map covers the grid, and axes would be measured and redrawn every frame
+        fig.axis.visible = False
+        fig.grid.visible = False
+        self.figure = style_figure(fig)
+        self.view = column(self.figure, self.colorbar_figure)
+        self._real = None
+
+    def set_extent(self, extent: float) -> None:
+        """New view square (dataset or radius changed): not per frame."""
+        self.extent = extent
+        self.figure.x_range.update(start=-extent, end=extent)
+        self.figure.y_range.update(start=-extent, end=extent)
+
+    def clear(self) -> None:
+        for src in (self.real_src, self.fake_src, self.grid_arrow_src, self.push_src):
+            src.data = {"x": [], "y": []}
+        self._real = None
+
+    def show(self, snap: dict, loss: str, scale_id, extent: float) -> None:
+        """Draw one snapshot. ``scale_id`` changes when the critic's values may mean
+        something else (a new run or loss): the colour range is set afresh then."""
+        if abs(extent - self.extent) > 1e-9:
+            self.set_extent(extent)
+        self.show_real(snap["real"])
+        self.critic_src.data = _image_data(
+            self._critic_image(snap["critic"], loss, scale_id), extent
+        )
+        fake = snap["fake"]
+        self.fake_src.data = dot_data(fake)
+        if self.arrows:
+            ends = _arrow_ends(fake, snap["fake_uv"], 0.5 * extent / 16)
+            self.push_src.data = _polyline(_segments(fake, ends))
+            starts = snap["arrow_xy"]
+            ends = _arrow_ends(starts, snap["arrow_uv"], 0.9 * extent / 16)
+            self.grid_arrow_src.data = _polyline(_arrows(starts, ends))
+
+    def show_real(self, real: np.ndarray) -> None:
+        """The real points (sent only when they change: only with the settings)."""
+        if not _same(self._real, real):
+            self._real = real
+            self.real_src.data = dot_data(real)
+
+    def _critic_image(self, critic: np.ndarray, loss: str, scale_id) -> np.ndarray:
+        critic = centred_critic(critic, loss)
+        if scale_id != self.scale_id:
+            self.scale_id = scale_id
+            self.scale_range = None
+            self.colorbar.title = critic_scale(loss)[0]
+        lo, hi = critic_range(critic, loss, self.scale_range)
+        if (lo, hi) != self.scale_range:
+            self.scale_range = (lo, hi)
+            self.mapper.update(low=lo, high=hi)
+        return critic
+
+
+def _image_data(image: np.ndarray, extent: float) -> dict:
+    e = extent
+    return {"image": [image], "x": [-e], "y": [-e], "dw": [2 * e], "dh": [2 * e]}
+
+
+class LabPlots:
+    """Every figure of the lab and the sources that feed them."""
+
+    def __init__(self, extent: float = 3.5):
+        self.extent = extent
+        self.run_id = None
+        self._build_field(extent)
+        self._build_manifold(extent)
+        self._build_curves()
+        self._build_hist()
+        self._chart_sources = {
+            "losses": (self.loss_src,),
+            "grads": (self.grad_src,),
+            "modes": (self.mode_src,),
+            "w1": (self.sw1_src, self.w1_src),
+        }
+        self._rows: dict[ColumnDataSource, list[tuple]] = {
+            src: [] for sources in self._chart_sources.values() for src in sources
+        }
+        self._charts = (*self._chart_sources, "hist")
+        self._flushed = dict.fromkeys(self._charts, -float("inf"))
+        self._hist = None
+        self._ranged: set[str] = set()
+        for chart in self._charts:
+            self._hold_ranges(chart)
+
+    # ------------------------------------------------------------------ build
+    def _build_field(self, extent):
+        self.field_map = CriticMap(extent, "Real (black) vs generated (orange) on the critic's map")
+        self.field = self.field_map.figure
+        self.field_view = self.field_map.view
+        self.real_src = self.field_map.real_src
+        self.fake_src = self.field_map.fake_src
+        self.grid_arrow_src = self.field_map.grid_arrow_src
+        self.colorbar = self.field_map.colorbar
+
+    def _build_manifold(self, extent):
+        e = extent
+        fig = figure(
+            title="Manifold: a latent grid mapped by G",
+            x_range=Range1d(-e, e),
+            y_range=Range1d(-e, e),
+            height=380,
+            width=380,
+            match_aspect=True,
+            tools="",
+        )
+        dots(fig, self.real_src, REAL, 0.35)
+        # rows and columns of the mapped grid, each one NaN-separated polyline (two buffers)
+        self.manifold_src = ColumnDataSource({"rx": [], "ry": [], "cx": [], "cy": []})
+        fig.line("rx", "ry", source=self.manifold_src, color="#5f3dc4", line_width=1.2)
+        fig.line("cx", "cy", source=self.manifold_src, color="#0c8599", line_width=1.2)
+        fig.axis.visible = False  # the same square as the map beside it
+        self.manifold = style_figure(fig)
+
+    def _build_curves(self):
+        self.loss_src = ColumnDataSource({"step": [], "d_loss": [], "g_loss": []})
+        fig = _line_figure("Losses", "loss")
+        fig.line("step", "d_loss", source=self.loss_src, color=D_COLOUR, width=2)
+        fig.line("step", "g_loss", source=self.loss_src, color=G_COLOUR, width=2)
+        static_legend(fig, _DG_LEGEND)
+        self.losses = fig
+
+        self.grad_src = ColumnDataSource({"step": [], "d_grad": [], "g_grad": []})
+        fig = _line_figure("Gradient norms (log): vanishing shows here", "‖∇‖", y_type="log")
+        fig.line("step", "d_grad", source=self.grad_src, color=D_COLOUR, width=2)
+        fig.line("step", "g_grad", source=self.grad_src, color=G_COLOUR, width=2)
+        static_legend(fig, _DG_LEGEND)
+        self.grads = fig
+
+        self.mode_src = ColumnDataSource({"step": [], "modes": [], "hq": []})
+        fig = _line_figure("Modes and HQ share (live, 512 samples)", "modes")
+        fig.y_range = Range1d(0, 8.5)
+        fig.extra_y_ranges = {"hq": Range1d(0, 100)}
+        fig.add_layout(LinearAxis(y_range_name="hq", axis_label="HQ %"), "right")
+        modes_style = {"color": MODES_COLOUR, "width": 2}
+        hq_style = {"color": HQ_COLOUR, "width": 2}
+        fig.line("step", "modes", source=self.mode_src, **modes_style)
+        fig.line("step", "hq", source=self.mode_src, y_range_name="hq", **hq_style)
+        static_legend(fig, [("modes", modes_style), ("HQ %", hq_style)])
+        self.modes = fig
+
+        self.sw1_src = ColumnDataSource({"step": [], "sliced_w1": []})
+        self.w1_src = ColumnDataSource({"step": [], "w1": []})
+        fig = _line_figure("Wasserstein-1 to the real data", "W1")
+        sliced_style = {"color": "#868e96", "width": 1.5}
+        exact_style = {"color": "#212529", "width": 2.5}
+        fig.line("step", "sliced_w1", source=self.sw1_src, **sliced_style)
+        fig.line("step", "w1", source=self.w1_src, **exact_style)
+        static_legend(
+            fig,
+            [("sliced (every frame)", sliced_style), ("exact (256 points)", exact_style)],
+            location="top_right",
+        )
+        self.w1 = fig
+
+    def _build_hist(self):
+        self.hist_src = ColumnDataSource({"left": [], "right": [], "real": [], "fake": []})
+        fig = _line_figure("D(real) vs D(fake)", "share of points")
+        fig.xaxis.axis_label = "D(x)"
+        real_style = {"fill_color": REAL, "fill_alpha": 0.45, "line_color": None}
+        fake_style = {"fill_color": FAKE, "fill_alpha": 0.55, "line_color": None}
+        for top, style in (("real", real_style), ("fake", fake_style)):
+            fig.quad(left="left", right="right", bottom=0, top=top, source=self.hist_src, **style)
+        static_legend(
+            fig, [("real", real_style), ("generated", fake_style)], "top_center", glyph="quad"
+        )
+        fig.add_tools(HoverTool(tooltips=[("real", "@real{0.000}"), ("fake", "@fake{0.000}")]))
+        self.hist = fig
+
+    # ------------------------------------------------------------------ per frame
+    def figures(self) -> dict:
+        return {
+            "field": self.field_view,
+            "manifold": self.manifold,
+            "losses": self.losses,
+            "grads": self.grads,
+            "modes": self.modes,
+            "w1": self.w1,
+            "hist": self.hist,
+        }
+
+    def set_extent(self, extent: float) -> None:
+        """New view square (dataset or radius changed): not per frame."""
+        self.extent = extent
+        self.field_map.set_extent(extent)
+        self.manifold.x_range.update(start=-extent, end=extent)
+        self.manifold.y_range.update(start=-extent, end=extent)
+
+    def clear_curves(self) -> None:
+        for src, rows in self._rows.items():
+            src.data = {k: [] for k in src.data}
+            rows.clear()
+        for chart in self._chart_sources:
+            self._hold_ranges(chart)
+
+    def _chart(self, chart: str):
+        return {"losses": self.losses, "grads": self.grads, "modes": self.modes, "w1": self.w1,
+                "hist": self.hist}[chart]  # fmt: skip
+
+    def _hold_ranges(self, chart: str) -> None:
+        hold_ranges(self._chart(chart), y=chart != "modes", log=chart == "grads")
+        self._ranged.discard(chart)
+
+    def _auto_ranges(self, chart: str) -> None:
+        if chart not in self._ranged:
+            auto_ranges(self._chart(chart), y=chart != "modes")
+            self._ranged.add(chart)
+
+    def update(self, frame: Frame, visible: dict[str, bool]) -> None:
+        """Feed one frame. Hidden heavy plots are skipped; curves always stream."""
+        snap = frame.snap
+        if frame.run_id != self.run_id:
+            self.run_id = frame.run_id
+            self.clear_curves()
+        if abs(frame.extent - self.extent) > 1e-9:
+            self.set_extent(frame.extent)
+        if visible.get("field", True):
+            self.field_map.show(snap, frame.config.loss, frame.scale_id, frame.extent)
+        else:
+            self.field_map.show_real(snap["real"])  # the manifold draws them too
+        if visible.get("manifold", True):
+            self.manifold_src.data = _manifold_lines(snap["manifold"], frame.config.z_dim == 1)
+        self._collect(frame)
+        self._hist = frame.hist if visible.get("hist", True) else None
+        now = time.monotonic()
+        # One chart per frame, the one waiting longest, so the frames cost the same;
+        # all that are badly late (a slow page), and all at once when the run stops.
+        due = [c for c in self._charts if now - self._flushed[c] >= CURVES_EVERY_S]
+        if due and frame.curves:
+            due = {min(due, key=self._flushed.get)} | {
+                c for c in due if now - self._flushed[c] >= 2 * CURVES_EVERY_S
+            }
+        elif not frame.curves:
+            due = self._charts
+        for chart in due:
+            self._flushed[chart] = now
+            self._flush(chart)
+
+    def _flush(self, chart: str) -> None:
+        if chart == "hist":
+            if self._hist is not None:
+                self._auto_ranges(chart)
+                # small: plain lists travel inside the JSON message, with no binary buffers
+                self.hist_src.data = {k: np.asarray(v).tolist() for k, v in self._hist.items()}
+            return
+        for src in self._chart_sources[chart]:
+            rows = self._rows[src]
+            if rows:
+                self._auto_ranges(chart)
+                columns = list(src.data)
+                src.stream(
+                    dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)), ROLLOVER
+                )
+                rows.clear()
+
+    def _collect(self, frame: Frame) -> None:
+        """Queue this frame's point of every curve (sent by ``_flush``)."""
+        rows = self._rows
+        step = frame.step
+        curves = frame.curves
+        if curves:
+            rows[self.loss_src].append((step, curves["d_loss"], curves["g_loss"]))
+            rows[self.grad_src].append(
+                (step, max(curves["d_grad_norm"], 1e-12), max(curves["g_grad_norm"], 1e-12))
+            )
+        snap = frame.snap
+        if "live_modes" in snap:
+            n_modes = len(snap["live_mode_counts"])
+            if self.modes.y_range.end != n_modes + 0.5:
+                self.set_mode_axis(n_modes)
+            rows[self.mode_src].append((step, int(snap["live_modes"]), float(snap["live_hq"])))
+        rows[self.sw1_src].append((step, float(snap["sliced_w1"])))
+        if frame.w1 is not None:
+            rows[self.w1_src].append((step, frame.w1))
+
+    def set_mode_axis(self, n_modes: int | None) -> None:
+        self.modes.y_range.update(start=0, end=(n_modes or 8) + 0.5)
+
+
+def _same(old, new: np.ndarray) -> bool:
+    return isinstance(old, np.ndarray) and old.shape == new.shape and np.array_equal(old, new)
+
+
+def _arrow_ends(xy: np.ndarray, uv: np.ndarray, max_len: float) -> np.ndarray:
+    """End points of arrows from each point along its push, the longest ``max_len`` long.
+    Lengths grow with the square root of the push so weak pushes stay visible."""
+    xy = np.asarray(xy, np.float32)
+    uv = np.asarray(uv, np.float32)
+    norm = np.linalg.norm(uv, axis=1)
+    finite = np.isfinite(norm)
+    peak = float(norm[finite].max()) if finite.any() else 0.0
+    if peak <= 0:
+        scaled = np.zeros_like(uv)
+    else:
+        length = np.sqrt(norm / peak) * max_len
+        scaled = uv / np.maximum(norm, 1e-12)[:, None] * length[:, None]
+    return xy + scaled
+
+
+def _segments(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """(n, 2, 2): one two-point piece per segment."""
+    return np.stack([starts, ends], axis=1).astype(np.float32)
+
+
+def _arrows(starts: np.ndarray, ends: np.ndarray, head: float = 0.35) -> np.ndarray:
+    """(n, 5, 2): tail, tip, one barb, tip again, the other barb. Drawn as one stroke the
+    retraced barb does not darken. Barbs are ``head`` times the arrow's length."""
+    starts = np.asarray(starts, np.float32)
+    ends = np.asarray(ends, np.float32)
+    back = (starts - ends) * head
+    cos, sin = np.float32(np.cos(0.45)), np.float32(np.sin(0.45))
+    left = ends + np.stack(
+        [cos * back[:, 0] - sin * back[:, 1], sin * back[:, 0] + cos * back[:, 1]], 1
+    )
+    right = ends + np.stack(
+        [cos * back[:, 0] + sin * back[:, 1], -sin * back[:, 0] + cos * back[:, 1]], 1
+    )
+    return np.stack([starts, ends, left, ends, right], axis=1)
+
+
+def dot_data(points: np.ndarray) -> dict:
+    """Columns that draw each point as a zero-length segment (see ``dots``)."""
+    return _polyline(_segments(points, points))
+
+
+def _polyline(pieces: np.ndarray) -> dict:
+    """(n, k, 2) pieces -> one NaN-separated polyline's columns."""
+    n, k, _ = pieces.shape
+    gap = np.full((n, 1, 2), np.nan, np.float32)
+    flat = np.concatenate([pieces.astype(np.float32), gap], axis=1).reshape(n * (k + 1), 2)
+    return {"x": flat[:, 0], "y": flat[:, 1]}
+
+
+def _manifold_lines(points: np.ndarray, is_line: bool) -> dict:
+    """Rows and columns of the mapped latent grid as NaN-separated polylines
+    (a single line when z_dim = 1)."""
+    points = np.asarray(points, np.float32)
+    n = int(round(np.sqrt(len(points))))
+    if is_line or n * n != len(points):
+        empty = np.zeros(0, np.float32)
+        return {"rx": points[:, 0], "ry": points[:, 1], "cx": empty, "cy": empty}
+    grid = points.reshape(n, n, 2)
+    rows, cols = _polyline(grid), _polyline(grid.transpose(1, 0, 2))
+    # a ColumnDataSource needs equal lengths: rows and columns have the same count
+    return {"rx": rows["x"], "ry": rows["y"], "cx": cols["x"], "cy": cols["y"]}

@@ -1,0 +1,411 @@
+"""A lab session's run: what the scheduler trains for one page, paced by the page.
+
+``LabRun`` is a scheduler ``Job``. The page's event loop asks for things (a new
+config, play, pause, a single step, a reset); a worker of the shared pool does them
+between chunks, one small piece per ``work()``: apply a new config (the core's
+``transition`` says what it means), take a snapshot into the one-frame slot, or train
+a frame's worth of steps.
+
+The run works one frame ahead: while the page paints frame N, frame N+1 waits in the
+slot and the steps of N+2 are trained; the snapshot of N+2 is taken as soon as the page
+collects N+1. The page collects a frame only after it has painted the previous one, so
+a slow browser gets fewer frames, never a backlog, and "steps per frame" means what it
+says. A paused run, or one waiting for its page, is not due and costs no compute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import jax
+import numpy as np
+
+from gan2d.core import data, metrics, snapshot
+from gan2d.core.config import LOG_LOSSES, Config, is_static
+from gan2d.core.runs import Runs, run_state, transition
+from gan2d.core.train import DIAGNOSTICS
+from gan2d.ui.scheduler import Job, Scheduler, scheduler
+
+log = logging.getLogger("gan2d.app")
+
+RESOLUTION = snapshot.Resolution(samples=512, grid=64, arrows=16, manifold=24)
+CHUNK_SIZES = (5, 1)
+W1_POINTS = 256  # exact W1 on this many points, about once a second
+W1_EVERY_S = 1.0
+KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config
+LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
+GRAD_LIMIT = 1e7
+SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
+
+
+def chunk_plan(speed: int) -> list[int]:
+    """Steps per frame -> chunk sizes to run (only sizes in CHUNK_SIZES compile)."""
+    base = 5 if speed % 5 == 0 else 1
+    return [base] * (speed // base)
+
+
+@dataclasses.dataclass
+class Frame:
+    """What the page draws: one snapshot plus the curve points since the last frame."""
+
+    step: int
+    version: int  # the settings version the run was using for the steps shown
+    run_id: int  # changes when the run restarts (curves start over)
+    scale_id: int  # changes when the critic's values may mean another thing (colour scale)
+    config: Config
+    extent: float
+    snap: dict[str, np.ndarray]
+    curves: dict[str, float]  # means over the steps since the previous frame
+    hist: dict[str, np.ndarray]
+    w1: float | None
+    steps_per_s: float
+
+
+def divergence(diag: dict[str, np.ndarray]) -> str | None:
+    """A message when a chunk's diagnostics show NaN/inf or exploding values."""
+    for key in DIAGNOSTICS:
+        values = np.asarray(diag[key], dtype=np.float64)
+        if not np.all(np.isfinite(values)):
+            return f"{key} became NaN or infinite"
+    for key, limit in (
+        ("d_loss", LOSS_LIMIT),
+        ("g_loss", LOSS_LIMIT),
+        ("d_grad_norm", GRAD_LIMIT),
+        ("g_grad_norm", GRAD_LIMIT),
+    ):
+        peak = float(np.max(np.abs(diag[key])))
+        if peak > limit:
+            return f"{key} exploded (|{key}| = {peak:.3g})"
+    return None
+
+
+def histogram(snap: dict, probabilities: bool, bins: int = 30) -> dict[str, np.ndarray]:
+    """Shares of real and fake points per bin of the critic's output."""
+    real = np.asarray(snap["d_real_values"], np.float64)
+    fake = np.asarray(snap["d_fake_values"], np.float64)
+    if probabilities:
+        edges = np.linspace(0.0, 1.0, bins + 1)
+    else:
+        both = np.concatenate([real, fake])
+        both = both[np.isfinite(both)]
+        lo, hi = (float(both.min()), float(both.max())) if both.size else (-1.0, 1.0)
+        if hi - lo < 1e-6:
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = np.linspace(lo, hi, bins + 1)
+    h_real, _ = np.histogram(real, edges)
+    h_fake, _ = np.histogram(fake, edges)
+    scale = 1.0 / max(len(real), 1)
+    return {"left": edges[:-1], "right": edges[1:], "real": h_real * scale, "fake": h_fake * scale}
+
+
+def what_changed(old: Config, new: Config) -> str:
+    """The static fields that differ, as ``name=value`` (for the page's notice)."""
+    names = [
+        f"{f.name}={getattr(new, f.name)}"
+        for f in dataclasses.fields(Config)
+        if is_static(f.name) and getattr(old, f.name) != getattr(new, f.name)
+    ]
+    return ", ".join(names) or "settings changed"
+
+
+def warm(config: Config) -> None:
+    """Compile what a lab needs for ``config`` (blocking): init, both chunk sizes and
+    the snapshot. The programs go to the shared (and persistent) compile cache."""
+    runs = Runs([config])
+    for n in CHUNK_SIZES:
+        runs.prepare(n)
+    snapshot.take(runs, runs.init(), jax.random.PRNGKey(0), data.data_extent(config), RESOLUTION)
+
+
+@dataclasses.dataclass
+class _Curves:
+    """Sums of the diagnostics since the last frame, and the training rate."""
+
+    sums: dict[str, float] = dataclasses.field(default_factory=dict)
+    count: int = 0
+    rate_t: float = dataclasses.field(default_factory=time.perf_counter)
+    rate_steps: int = 0
+    steps_per_s: float = 0.0
+
+    def add(self, diag: dict[str, np.ndarray], n: int) -> None:
+        for key in DIAGNOSTICS:
+            self.sums[key] = self.sums.get(key, 0.0) + float(np.sum(diag[key]))
+        self.count += n
+        self.rate_steps += n
+
+    def take(self) -> dict[str, float]:
+        """Means since the last call, and the rate, updated every half second."""
+        means = {k: v / self.count for k, v in self.sums.items()} if self.count else {}
+        self.sums, self.count = {}, 0
+        now = time.perf_counter()
+        if now - self.rate_t > 0.5:
+            self.steps_per_s = self.rate_steps / (now - self.rate_t)
+            self.rate_t, self.rate_steps = now, 0
+        return means
+
+
+class LabRun(Job):
+    """One page's run. Control methods are called from the page's event loop; the
+    scheduler's workers call ``due`` and ``work``."""
+
+    name = "lab"
+
+    def __init__(
+        self,
+        config: Config,
+        speed: int,
+        on_frame: Callable[[], None] | None = None,
+        pool: Scheduler | None = None,
+    ):
+        """``on_frame()`` is called from a worker each time a frame is ready."""
+        self._lock = threading.Lock()
+        self._pool = pool or scheduler()
+        self._closed = False
+        self._pending: Config | None = config
+        self._restart = True
+        self._speed = speed
+        self._playing = False
+        self._queued: list[str] = []
+        self._frame: Frame | None = None
+        self._taken_at = 0.0
+        self._on_frame = on_frame
+        self._messages: dict[str, tuple[str, str] | None] = {}
+        self.version = 0
+        self.diverged: str | None = None
+        self.error: str | None = None
+        # the worker's own state: only work() touches it
+        self._runs: Runs | None = None
+        self._state = None
+        self._config: Config | None = None
+        self._extent = 1.0
+        self._run_id = self._scale_id = 0
+        self._state_version = 0
+        self._dirty = False  # the state has steps no frame has shown yet
+        self._curves = _Curves()
+        self._last_w1_t = 0.0
+        self._snap_key = jax.random.PRNGKey(0)
+        self._pool.add(self)
+
+    # ------------------------------------------------------------------ controls
+    def _changed(self) -> None:
+        self._pool.wake()
+
+    def set_config(self, config: Config, restart: bool = False) -> int:
+        """Ask for ``config``; returns its version (frames carry the version they show)."""
+        with self._lock:
+            self.version += 1
+            self._pending = config
+            self._restart = self._restart or restart
+            # A frame waiting in the slot shows the old settings: drop it, so the next
+            # frame the page gets shows the new ones. Not when the page has gone without
+            # a frame for a while (a drag that never pauses must not starve it).
+            if time.perf_counter() - self._taken_at < KEEP_FRAMES_FLOWING_S:
+                self._frame = None
+            version = self.version
+        self._changed()
+        return version
+
+    def set_speed(self, speed: int) -> None:
+        with self._lock:
+            self._speed = speed
+        self._changed()
+
+    def play(self) -> None:
+        with self._lock:
+            if self.diverged:
+                self._message("diverged", "danger", self._diverged_text())
+                return
+            self._playing = True
+        self._changed()
+
+    def pause(self) -> None:
+        with self._lock:
+            self._playing = False
+
+    def step(self, mode: str = "both") -> None:
+        """One step (both nets, critic only "d", or generator only "g"); pauses."""
+        with self._lock:
+            self._playing = False
+            if not self.diverged:
+                self._queued.append(mode)
+        self._changed()
+
+    def reset(self, config: Config) -> int:
+        """Restart from the config's seed (also clears a divergence)."""
+        return self.set_config(config, restart=True)
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    def close(self) -> None:
+        """Stop: the scheduler forgets this run and its memory can go."""
+        with self._lock:
+            self._closed = True
+            self._frame = None
+        self._pool.remove(self)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ------------------------------------------------------------------ page side
+    def take_frame(self) -> Frame | None:
+        """The next frame, if one is ready. The slot then empties and the run makes
+        the one after: call this only once the page has shown the previous frame."""
+        with self._lock:
+            frame, self._frame = self._frame, None
+            if frame is not None:
+                self._taken_at = time.perf_counter()
+        if frame is not None:
+            self._changed()
+        return frame
+
+    def messages(self) -> dict[str, tuple[str, str] | None]:
+        """Current notices by topic: (alert kind, text) or None."""
+        with self._lock:
+            return dict(self._messages)
+
+    def _message(self, topic: str, kind: str | None, text: str | None = None) -> None:
+        self._messages[topic] = None if kind is None else (kind, text)
+
+    def _say(self, topic: str, kind: str | None, text: str | None = None) -> None:
+        with self._lock:
+            self._message(topic, kind, text)
+
+    def _diverged_text(self) -> str:
+        return f"Training diverged: {self.diverged}. The run is paused; press Reset to start over."
+
+    # ------------------------------------------------------------------ the job
+    def due(self) -> bool:
+        with self._lock:
+            if self._closed:
+                return False
+            if self._pending is not None:
+                return True
+            if self.error:
+                return False  # until a reset brings a new config
+            if self._dirty:
+                return self._frame is None
+            return self._playing or bool(self._queued)
+
+    def work(self) -> None:
+        with self._lock:
+            pending, restart = self._pending, self._restart
+            self._pending, self._restart = None, False
+            version, playing, speed = self.version, self._playing, self._speed
+            mode = None
+            if pending is None and not self._dirty:
+                if not (playing or self._queued):
+                    return
+                mode = "both" if playing else self._queued.pop(0)
+        if pending is not None:
+            self._apply(pending, restart, version, playing)
+        elif self._dirty:
+            self._make_frame(playing)
+        else:
+            self._train(mode, speed if mode == "both" and playing else 1, version)
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            self.error = f"{type(error).__name__}: {error}"
+            self._playing = False
+            self._queued.clear()
+            self._message("error", "danger", f"The trainer stopped: {self.error}")
+
+    # ------------------------------------------------------------------ pieces of work
+    def _apply(self, config: Config, restart: bool, version: int, playing: bool) -> None:
+        """Apply a new config to the run: the core's ``transition`` decides how."""
+        if not Runs([config]).has_program("init") and (
+            self._runs is None or config.static_part() != self._runs.static
+        ):
+            self._say("compile", "info", "Compiling the networks (a few seconds)…")
+        old = self._config
+        change = transition(self._runs, self._state, [config], restart)
+        self._runs, self._state, self._config = change.runs, change.state, config
+        with self._lock:
+            self.error = None
+            self._message("error", None)
+        if change.kind == "restart":
+            self._run_id += 1
+            self._scale_id += 1
+            self._curves = _Curves()
+            with self._lock:
+                self.diverged = None
+                self._message("diverged", None)
+            notice = f"{change.reason} {config.seed}." if change.reason else None
+            self._say("run", "info" if notice else None, notice)
+        elif change.kind == "adopt":
+            self._scale_id += 1  # same networks; the critic's values may mean another thing
+            self._say("run", "info", f"{change.reason}: {what_changed(old, config)}.")
+        self._extent = data.data_extent(config)
+        self._snap_key = jax.random.PRNGKey(config.seed + 1)
+        kept = change.kind != "restart"
+        if not playing or not kept:
+            self._state_version = version
+        # While playing, the next frame comes after a chunk with the new settings: a
+        # snapshot now would show steps made with the old ones.
+        self._dirty = not playing or not kept
+
+    def _make_frame(self, playing: bool) -> None:
+        """Snapshot the state into the one-frame slot and tell the page."""
+        if not snapshot.is_compiled(self._runs, RESOLUTION):
+            self._say("compile", "info", "Compiling the networks (a few seconds)…")
+        (snap,) = snapshot.take(self._runs, self._state, self._snap_key, self._extent, RESOLUTION)
+        self._say("compile", None)
+        fake = snap["fake"]
+        if not self.diverged and not (
+            np.all(np.isfinite(fake)) and np.max(np.abs(fake)) < SAMPLE_LIMIT
+        ):
+            self._set_diverged("the generated points left the plane (NaN or huge)")
+        now = time.perf_counter()
+        w1 = None
+        if now - self._last_w1_t >= W1_EVERY_S:
+            w1 = metrics.w1(fake[:W1_POINTS], snap["real"][:W1_POINTS])
+            self._last_w1_t = now
+        curves = self._curves.take()
+        frame = Frame(
+            step=int(snap["step"]),
+            version=self._state_version,
+            run_id=self._run_id,
+            scale_id=self._scale_id,
+            config=self._config,
+            extent=self._extent,
+            snap=snap,
+            curves=curves,
+            hist=histogram(snap, self._config.loss in LOG_LOSSES),
+            w1=w1,
+            steps_per_s=self._curves.steps_per_s if playing else 0.0,
+        )
+        with self._lock:
+            self._frame = frame
+        self._dirty = False
+        if self._on_frame is not None:
+            self._on_frame()
+
+    def _train(self, mode: str, steps: int, version: int) -> None:
+        """A frame's worth of steps (or one queued single step)."""
+        for n in chunk_plan(steps):
+            if not self._runs.is_compiled(n, mode):
+                self._say("compile", "info", "Compiling this setting (a few seconds, once)…")
+            self._state, diag = self._runs.chunk(self._state, n, mode)
+            diag = run_state(jax.device_get(diag), 0)
+            problem = divergence(diag)
+            if problem:
+                self._set_diverged(problem)
+                break
+            self._curves.add(diag, n)
+        self._say("compile", None)
+        self._state_version = version
+        self._dirty = True
+
+    def _set_diverged(self, problem: str) -> None:
+        with self._lock:
+            self.diverged = problem
+            self._playing = False
+            self._queued.clear()
+            self._message("diverged", "danger", self._diverged_text())

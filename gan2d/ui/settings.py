@@ -1,0 +1,243 @@
+"""The lab's settings: one ``param.Parameterized`` built from the core's config fields,
+and the URL query that mirrors it.
+
+``LabSettings`` has one parameter per config field (types, ranges and choices come from
+the field's ``Spec``, so they cannot drift from the core), plus the preset, the speed
+and the hidden controls and plots. The lab's controls are widgets made from these
+parameters. The URL holds the preset, the fields that differ from it, the speed and
+the hidden flags (``hide=controls`` for a classroom link). Bad query values never
+raise: they are skipped and reported as warnings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import param
+
+from gan2d.core.config import DATASETS, SPECS, Config
+from gan2d.presets import PRESETS, live_config
+
+DEFAULT_PRESET = "wgan-gp"
+
+# Controls, grouped as the sidebar shows them.
+CONTROL_GROUPS: dict[str, tuple[str, ...]] = {
+    "Data": ("dataset",),
+    "Loss": (
+        "loss",
+        "gp_weight",
+        "r1_weight",
+        "clip",
+        "label_smoothing",
+        "instance_noise",
+        "pack",
+    ),
+    "Optimiser": (
+        "optimizer",
+        "lr_g",
+        "lr_d",
+        "beta1",
+        "beta2",
+        "d_steps",
+        "unrolled_steps",
+    ),
+    "Networks": ("batch_size", "width", "depth", "activation", "z_dim"),
+    "Run": ("seed",),
+}
+CONTROL_FIELDS: tuple[str, ...] = tuple(n for group in CONTROL_GROUPS.values() for n in group)
+
+# Values offered by the sliders. A value from a link that is not on the ladder is
+# added to it, so every valid setting can be shown exactly.
+LADDERS: dict[str, tuple] = {
+    "lr_g": (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1),
+    "lr_d": (1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 0.1),
+    "beta1": (0.0, 0.5, 0.9, 0.95, 0.99),
+    "beta2": (0.0, 0.5, 0.9, 0.99, 0.999),
+    "gp_weight": (0.0, 0.01, 0.1, 1.0, 10.0, 100.0),
+    "r1_weight": (0.0, 0.01, 0.1, 1.0, 10.0),
+    "clip": (0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0),
+    "label_smoothing": (0.0, 0.1, 0.2, 0.3),
+    "instance_noise": (0.0, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0),
+    "pack": (1, 2, 4, 8),
+    "d_steps": (1, 2, 3, 5, 10),
+    "unrolled_steps": (0, 1, 2, 3, 5, 8, 10),
+    "batch_size": (32, 64, 128, 256, 512, 1024),
+    "width": (16, 32, 64, 128, 256, 512),
+    "depth": (1, 2, 3, 4, 5, 6),
+    "z_dim": (1, 2, 4, 8, 16, 32),
+}
+
+# Steps per frame. Chunks run in pieces of 5 or 1 steps, so only two programs per
+# static config are compiled, however the speed is set.
+SPEEDS = (1, 2, 5, 10, 20, 50)
+DEFAULT_SPEED = 5
+
+PLOTS = {
+    "field": "Samples, critic and gradients",
+    "manifold": "Generator manifold",
+    "losses": "Losses",
+    "grads": "Gradient norms",
+    "modes": "Modes and HQ",
+    "w1": "W1",
+    "hist": "D(real) vs D(fake)",
+}
+# Datasets a link may choose: ``custom`` reads a file on the server, so it stays off.
+LAB_DATASETS = tuple(d for d in DATASETS if d != "custom")
+NOT_FROM_URL = ("custom_path",)
+
+
+def preset_config(name: str) -> Config:
+    """The preset ``name`` at the size the lab trains it live (``live_config``)."""
+    return live_config(PRESETS[name].config)
+
+
+def _param_for(name: str, default):
+    spec = SPECS[name]
+    if name in LADDERS:
+        # any valid value may come from a link: it joins the ladder (check_on_set=False)
+        ladder = sorted(set(LADDERS[name]) | {default})
+        return param.Selector(objects=ladder, default=default, check_on_set=False, doc=spec.doc)
+    if name == "dataset":
+        return param.Selector(objects=list(LAB_DATASETS), default=default, doc=spec.doc)
+    if spec.kind == "choice":
+        return param.Selector(objects=list(spec.choices), default=default, doc=spec.doc)
+    if spec.kind == "bool":
+        return param.Boolean(default=default, doc=spec.doc)
+    if spec.kind == "text":
+        return param.String(default=default, doc=spec.doc)
+    if spec.kind == "int":
+        return param.Integer(default=default, bounds=(spec.lo, spec.hi), doc=spec.doc)
+    return param.Number(
+        default=default,
+        bounds=(spec.lo, spec.hi),
+        inclusive_bounds=(not spec.open_lo, True),
+        doc=spec.doc,
+    )
+
+
+def _settings_class() -> type[param.Parameterized]:
+    base = preset_config(DEFAULT_PRESET)
+    attrs = {name: _param_for(name, getattr(base, name)) for name in SPECS}
+    attrs["preset"] = param.Selector(
+        objects=list(PRESETS), default=DEFAULT_PRESET, doc="named starting point"
+    )
+    attrs["speed"] = param.Selector(
+        objects=list(SPEEDS), default=DEFAULT_SPEED, doc="training steps per frame"
+    )
+    attrs["hide"] = param.List(default=[], item_type=str, doc="hidden controls / plots")
+    attrs["__doc__"] = "One parameter per config field, plus preset, speed and hidden items."
+    return type("LabSettings", (param.Parameterized,), attrs)
+
+
+LabSettings = _settings_class()
+
+
+def settings_config(settings: param.Parameterized) -> Config:
+    """The config the settings describe. Raises ValueError when it is not valid."""
+    return Config(**{name: getattr(settings, name) for name in SPECS}).validate()
+
+
+def config_values(config: Config) -> dict:
+    """Parameter values of a config (for ``settings.param.update``)."""
+    return {name: getattr(config, name) for name in SPECS}
+
+
+# ---------------------------------------------------------------------- URL query
+@dataclasses.dataclass
+class LabQuery:
+    """What a URL query asks for, after validation."""
+
+    preset: str
+    config: Config
+    speed: int
+    hide: list[str]
+    warnings: list[str]
+
+
+def hide_names() -> set[str]:
+    return {"controls", *CONTROL_FIELDS, *PLOTS}
+
+
+def parse_query(args: dict[str, str]) -> LabQuery:
+    """Read a URL query (already decoded to strings). Each bad value is skipped with a
+    warning that names it; the rest applies. Never raises."""
+    warnings: list[str] = []
+    args = {str(k): str(v) for k, v in args.items()}
+    preset = args.pop("preset", DEFAULT_PRESET)
+    if preset not in PRESETS:
+        warnings.append(
+            f"preset={preset!r} is unknown; using {DEFAULT_PRESET} "
+            f"(choose one of {', '.join(PRESETS)})"
+        )
+        preset = DEFAULT_PRESET
+    config = preset_config(preset)
+
+    speed = DEFAULT_SPEED
+    if "speed" in args:
+        raw = args.pop("speed")
+        try:
+            value = float(raw)
+            if not value.is_integer() or int(value) not in SPEEDS:
+                raise ValueError
+            speed = int(value)
+        except ValueError:
+            warnings.append(
+                f"speed={raw!r} is not allowed; choose one of {', '.join(map(str, SPEEDS))}"
+            )
+
+    hide: list[str] = []
+    if "hide" in args:
+        known = hide_names()
+        for item in filter(None, (s.strip() for s in args.pop("hide").split(","))):
+            if item in known:
+                if item not in hide:
+                    hide.append(item)
+            else:
+                warnings.append(f"hide={item!r} is not a control or plot; ignored")
+
+    field_names = {f.name for f in dataclasses.fields(Config)}
+    # dataset first: choosing a dataset also sets its usual std, which data_std may override
+    for key, raw in sorted(args.items(), key=lambda kv: kv[0] != "dataset"):
+        if key not in field_names:
+            warnings.append(f"unknown setting {key!r} ignored")
+            continue
+        if key in NOT_FROM_URL or (key == "dataset" and raw == "custom"):
+            warnings.append(f"{key}={raw!r} cannot be set from a link; ignored")
+            continue
+        try:
+            config = Config.from_dict({key: raw}, base=config)
+        except ValueError as err:
+            warnings.append(f"{err}; ignored")
+    return LabQuery(preset, config, speed, hide, warnings)
+
+
+def make_query(preset: str, config: Config, speed: int, hide: list[str]) -> dict[str, str]:
+    """The shortest query that reproduces this run: the preset, the fields that differ
+    from it, and speed / hidden flags when not the defaults."""
+    query = {"preset": preset}
+    reference = preset_config(preset)
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        ref = getattr(reference, f.name)
+        same = value == ref or (
+            isinstance(value, float) and math.isclose(value, ref, rel_tol=1e-12, abs_tol=0.0)
+        )
+        if not same:
+            query[f.name] = Config.to_dict(config)[f.name]
+    if speed != DEFAULT_SPEED:
+        query["speed"] = str(speed)
+    if hide:
+        query["hide"] = ",".join(hide)
+    return query
+
+
+def decode_session_args(args: dict[str, list[bytes]]) -> dict[str, str]:
+    """Bokeh's request arguments (lists of bytes) -> {key: last value as str}."""
+    out = {}
+    for key, values in args.items():
+        if not values:
+            continue
+        raw = values[-1]
+        out[key] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+    return out

@@ -1,0 +1,114 @@
+"""The lab page without a browser: controls are widgets of the settings, bad links and
+bad combinations warn on the page instead of failing, frames wait for the page."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+
+import pytest
+
+from gan2d.core.programs import PROGRAMS
+from gan2d.ui import page
+from gan2d.ui import settings as ls
+from gan2d.ui.lab import Lab
+from gan2d.ui.scheduler import Scheduler
+from gan2d.ui.session import LabRun
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def test_lab_page_warns_about_a_bad_link_and_keeps_defaults():
+    lab = Lab(query={"lr_d": "banana", "hide": "controls", "loss": "ns"})
+    assert lab.url_alert.visible and "lr_d" in lab.url_alert.object
+    assert lab.config.loss == "ns" and lab.widgets["loss"].value == "ns"
+    assert lab.widgets["lr_d"].value == lab.config.lr_d
+    assert not lab.sidebar.visible and lab.transport.toggle.visible
+    lab.widgets["lr_g"].value = 5e-4  # a widget drives the settings, config and link
+    assert lab.settings.lr_g == 5e-4 and lab.config.lr_g == 5e-4
+    assert lab.query()["lr_g"] == "0.0005" and lab.query()["hide"] == "controls"
+    lab.widgets["width"].value = 32
+    assert lab.config.width == 32
+    # controls skip Panel's 50 ms batching delay, sliders also after new options
+    assert lab.widgets["loss"]._priority_changes == ["value"]
+    lab.widgets["lr_d"].options = {"0.001": 1e-3, "0.002": 2e-3}
+    assert "value" in lab.widgets["lr_d"]._slider._priority_changes
+    lab.settings.preset = "vanilla-collapse"
+    assert lab.config.loss == "minimax" and lab.widgets["loss"].value == "minimax"
+    assert "vanilla-collapse" in lab.explain.object
+
+
+def test_settings_and_widgets_follow_each_other_both_ways():
+    lab = Lab()
+    lab.settings.lr_d = 7e-4  # off the ladder (a link's value, say): the slider gains it
+    assert lab.widgets["lr_d"].value == 7e-4 and 7e-4 in lab.widgets["lr_d"].values
+    assert lab.widgets["lr_d"].values == sorted(lab.widgets["lr_d"].values)
+    lab.widgets["loss"].value = "hinge"
+    assert lab.settings.loss == "hinge" and lab.config.loss == "hinge"
+    lab.settings.dataset = "grid25"  # a dataset brings its usual std
+    assert lab.config.data_std == 0.05 and lab.settings.data_std == 0.05
+    lab.settings.speed = 20
+    assert lab.speed_slider.value == 20 and lab.query()["speed"] == "20"
+
+
+def test_an_invalid_combination_is_refused_on_the_page_and_the_controls_go_back():
+    lab = Lab(query={"preset": "best-grid25"})  # 5 generators: batch is a multiple of 5
+    batch = lab.config.batch_size
+    assert batch % 5 == 0
+    lab.widgets["batch_size"].value = 64  # not a multiple of 5
+    assert lab.notice.kind == "warning" and "multiple of" in lab.notice.text
+    assert lab.settings.batch_size == batch and lab.widgets["batch_size"].value == batch
+    assert lab.config.batch_size == batch
+    lab.widgets["lr_g"].value = 1e-3  # the next good change applies and clears it
+    assert lab.config.lr_g == 1e-3 and lab.notice.kind is None
+
+
+def test_lab_sends_a_frame_only_after_the_page_acknowledges_the_last():
+    pool = Scheduler(workers=1)
+    lab = Lab(query={"loss": "ns", "width": "16", "depth": "1", "batch_size": "32"})
+    lab.runner = LabRun(lab.config, lab.settings.speed, pool=pool)
+    try:
+        lab.runner.play()
+        wait_until(lambda: lab.runner._frame is not None)
+        lab._push()
+        assert lab.clock.frame == 1
+        shown = lab.clock.step
+        wait_until(lambda: lab.runner._frame is not None)  # the next one waits
+        lab._push()
+        assert (lab.clock.frame, lab.clock.step) == (1, shown), "sent before the page painted"
+        lab._on_ack(SimpleNamespace(data=0))  # a stale acknowledgement changes nothing
+        assert lab.clock.frame == 1
+        lab._on_ack(SimpleNamespace(data=1))  # the page has painted frame 1
+        assert lab.clock.frame == 2 and lab.clock.step > shown
+    finally:
+        lab.close()
+        pool.shutdown()
+
+
+def test_the_default_preset_is_compiled_once_per_process(monkeypatch):
+    """Regression: the server hook and every new page each started a compile."""
+    calls = []
+    monkeypatch.setattr(page, "warm", lambda config: calls.append(config))
+    monkeypatch.setattr(page, "_warm_thread", None)
+    first = page.warm_default()
+    assert page.warm_default() is first
+    first.join(10)
+    page.build_page()  # a page does not start another
+    assert calls == [ls.preset_config(ls.DEFAULT_PRESET)]
+
+
+@pytest.mark.slow
+def test_warming_puts_the_labs_programs_in_the_cache():
+    from gan2d.core.runs import Runs
+    from gan2d.ui.session import CHUNK_SIZES, warm
+
+    config = ls.preset_config(ls.DEFAULT_PRESET).with_changes(width=16, batch_size=32)
+    warm(config)
+    runs = Runs([config])
+    assert all(runs.is_compiled(n) for n in CHUNK_SIZES)
+    assert PROGRAMS.has(runs.cache_key("init"))

@@ -1,0 +1,267 @@
+"""A lab session's run and the scheduler that trains every session, without a browser:
+live changes keep or restart the run as promised, a paused run costs nothing, every
+session gets frames from a small pool, and failures reach the page."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gan2d.core.config import Config
+from gan2d.ui import session
+from gan2d.ui.scheduler import Job, Scheduler
+from gan2d.ui.session import LabRun, chunk_plan, divergence
+
+# small networks: each static config compiles in a second or two on a CPU
+TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3).validate()
+
+
+def wait_until(condition, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.01)
+
+
+def next_frame(run: LabRun, timeout: float = 60.0, after_version: int = -1):
+    """Wait for the next frame (collecting it as the page does once it has painted the
+    one before)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        frame = run.take_frame()
+        if frame is not None:
+            if frame.version > after_version:
+                return frame
+        elif run.error:
+            raise AssertionError(f"the run failed: {run.error}")
+        time.sleep(0.01)
+    raise AssertionError("no frame within timeout")
+
+
+@pytest.fixture
+def pool():
+    scheduler = Scheduler(workers=2)
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown()
+
+
+@pytest.fixture
+def run(pool):
+    r = LabRun(TINY, speed=5, pool=pool)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def idle(run: LabRun) -> bool:
+    """No piece of work is waiting for the run: the pool spends nothing on it."""
+    return not run.due()
+
+
+def test_chunk_plan_uses_two_compiled_sizes():
+    assert chunk_plan(1) == [1]
+    assert chunk_plan(2) == [1, 1]
+    assert chunk_plan(10) == [5, 5]
+    assert sum(chunk_plan(50)) == 50 and set(chunk_plan(50)) == {5}
+
+
+def test_divergence_detects_nan_and_explosions():
+    ok = {k: np.ones(3) for k in session.DIAGNOSTICS}
+    assert divergence(ok) is None
+    assert "NaN" in divergence({**ok, "d_loss": np.array([1.0, np.nan])})
+    assert "exploded" in divergence({**ok, "g_grad_norm": np.array([1e9])})
+
+
+def test_play_advances_and_a_paused_run_costs_nothing(run):
+    first = next_frame(run)
+    assert first.step == 0 and first.snap["fake"].shape == (512, 2)
+    wait_until(lambda: idle(run))  # shown, not playing: nothing to do
+    run.play()
+    next_frame(run)
+    later = next_frame(run)
+    assert later.step > first.step and later.step % 5 == 0
+    assert set(later.curves) >= {"d_loss", "g_loss", "d_grad_norm", "g_grad_norm"}
+    run.pause()
+    run.step("both")  # queued behind the chunk a worker may be training
+    frame = next_frame(run)
+    while frame.step % 5 != 1:  # frames of 5-step chunks may still come first
+        frame = next_frame(run)
+    wait_until(lambda: idle(run))
+    assert run.take_frame() is None and not run.playing
+
+
+def test_the_run_keeps_one_frame_ready_and_no_more(pool):
+    ready = threading.Event()
+    r = LabRun(TINY, speed=5, on_frame=ready.set, pool=pool)
+    try:
+        assert ready.wait(60), "on_frame was never called"
+        r.play()
+        first = next_frame(r)
+        # without the page collecting, the run stops after one frame and one chunk
+        wait_until(lambda: r._frame is not None and idle(r))
+        held = r._frame.step
+        assert held == first.step + 5
+        # collecting it lets the run make the next one, from the steps it trained
+        assert r.take_frame().step == held
+        assert next_frame(r).step == held + 5
+    finally:
+        r.close()
+
+
+def test_single_steps_for_each_net(run):
+    next_frame(run)
+    for mode, expected in (("both", 1), ("d", 2), ("g", 3)):
+        run.step(mode)
+        assert next_frame(run).step == expected
+
+
+def test_learning_rate_change_is_live_and_keeps_the_run(run):
+    next_frame(run)
+    run.play()
+    before = next_frame(run)
+    version = run.set_config(dataclasses.replace(TINY, lr_d=2e-4))
+    after = next_frame(run, after_version=version - 1)
+    assert after.version == version
+    assert after.run_id == before.run_id and after.step >= before.step
+    assert after.config.lr_d == 2e-4
+
+
+def test_loss_change_keeps_the_networks(run):
+    before = next_frame(run)
+    version = run.set_config(dataclasses.replace(TINY, loss="wgan-gp"))
+    after = next_frame(run, after_version=version - 1)
+    assert after.run_id == before.run_id  # same run, curves continue
+    assert after.scale_id != before.scale_id  # but the critic's colours mean something new
+    np.testing.assert_array_equal(after.snap["fake"], before.snap["fake"])  # same generator
+    assert "Kept the networks" in run.messages()["run"][1]
+
+
+def test_width_change_restarts_with_a_notice(run):
+    before = next_frame(run)
+    run.step("both")
+    assert next_frame(run).step == 1
+    version = run.set_config(dataclasses.replace(TINY, width=8))
+    after = next_frame(run, after_version=version - 1)
+    assert after.run_id != before.run_id and after.step == 0
+    kind, text = run.messages()["run"]
+    assert kind == "info" and "restarted" in text
+
+
+def test_divergence_pauses_with_a_message_and_reset_recovers(pool):
+    wild = dataclasses.replace(
+        TINY, loss="wgan-gp", gp_weight=0.0, optimizer="sgd", lr_d=1.0, lr_g=1.0, beta1=0.9
+    )
+    r = LabRun(wild, speed=5, pool=pool)
+    try:
+        next_frame(r)
+        r.play()
+        deadline = time.monotonic() + 60
+        while not r.diverged and time.monotonic() < deadline:
+            r.take_frame()
+            time.sleep(0.01)
+        assert r.diverged and not r.playing
+        kind, text = r.messages()["diverged"]
+        assert kind == "danger" and "Reset" in text
+        r.play()  # refused until reset
+        assert not r.playing
+        version = r.reset(TINY)
+        frame = next_frame(r, after_version=version - 1)
+        assert frame.step == 0 and r.diverged is None and r.messages()["diverged"] is None
+        assert np.all(np.isfinite(frame.snap["fake"]))
+    finally:
+        r.close()
+
+
+# ---------------------------------------------------------------------- the scheduler
+
+
+class Counter(Job):
+    """A job that is always due and counts the pieces of work it was given."""
+
+    def __init__(self, fail: bool = False):
+        self.count = 0
+        self.fail = fail
+        self.errors: list[str] = []
+        self.threads: set[str] = set()
+
+    def due(self) -> bool:
+        return not self.errors
+
+    def work(self) -> None:
+        self.count += 1
+        self.threads.add(threading.current_thread().name)
+        if self.fail:
+            raise RuntimeError("boom")
+        time.sleep(0.001)  # a piece of work takes time, as training does
+
+    def failed(self, error) -> None:
+        self.errors.append(str(error))
+
+
+def test_one_worker_shares_itself_fairly_between_due_jobs():
+    pool = Scheduler(workers=1)
+    jobs = [Counter() for _ in range(3)]
+    try:
+        for job in jobs:
+            pool.add(job)
+        wait_until(lambda: min(j.count for j in jobs) >= 30)
+    finally:
+        pool.shutdown()
+    counts = [j.count for j in jobs]
+    assert max(counts) - min(counts) <= 2, counts  # round robin
+    assert all(j.threads == {"gan2d-worker-0"} for j in jobs)
+
+
+def test_a_failing_job_is_told_and_the_others_keep_going():
+    pool = Scheduler(workers=1)
+    bad, good = Counter(fail=True), Counter()
+    try:
+        pool.add(bad)
+        pool.add(good)
+        wait_until(lambda: bad.errors and good.count > 10)
+    finally:
+        pool.shutdown()
+    assert bad.errors == ["boom"] and bad.count == 1
+
+
+def test_ten_sessions_on_two_workers_all_get_frames(pool):
+    """There is no small cap on labs: every session gets a run, and they share."""
+    runs = [LabRun(TINY.with_changes(seed=i), speed=5, pool=pool) for i in range(10)]
+    try:
+        for r in runs:
+            r.play()
+        for r in runs:
+            next_frame(r)
+        steps = [next_frame(r).step for r in runs]
+        assert all(s > 0 for s in steps)
+        assert pool.jobs == 10
+    finally:
+        for r in runs:
+            r.close()
+    assert pool.jobs == 0
+
+
+def test_a_closed_run_leaves_the_pool_and_is_never_due(run, pool):
+    next_frame(run)
+    run.play()
+    run.close()
+    assert idle(run) and run not in pool._jobs
+
+
+def test_a_failure_in_the_run_reaches_the_page_and_reset_recovers(run):
+    next_frame(run)
+    run.failed(RuntimeError("the device is gone"))
+    kind, text = run.messages()["error"]
+    assert kind == "danger" and "device is gone" in text
+    assert idle(run) and not run.playing
+    version = run.reset(TINY)
+    wait_until(lambda: run.error is None)
+    frame = next_frame(run, after_version=version - 1)
+    assert frame.step == 0 and run.messages()["error"] is None
