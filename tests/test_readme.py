@@ -38,3 +38,14 @@ def test_every_picture_it_shows_exists():
 
 def test_no_placeholder_is_left():
     assert not re.search(r"\b[A-Z]+_(TABLE|SECTION)\b", README)
+
+
+def test_every_file_it_cites_is_in_the_repository():
+    """Regression: the README cited a design document that users do not have."""
+    cited = set(re.findall(r"[\w./-]+\.(?:py|md|png|toml)\b", README))
+    missing = [
+        path
+        for path in sorted(cited)
+        if not (ROOT / path).exists() and not any(ROOT.glob(f"**/{path}"))
+    ]
+    assert missing == []

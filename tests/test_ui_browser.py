@@ -158,9 +158,7 @@ def test_loss_and_learning_rate_change_the_run_without_reload(lab_page, app_serv
     assert_clean(page, app_server)
 
 
-def test_no_tab_asks_another_host_for_anything_and_the_console_stays_quiet(
-    lab_page, app_server
-):
+def test_no_tab_asks_another_host_for_anything_and_the_console_stays_quiet(lab_page, app_server):
     """A classroom network may have no internet: every asset comes from the server.
     Bokeh's warnings (an empty chart it cannot range, say) are console noise."""
     page = lab_page
@@ -169,9 +167,11 @@ def test_no_tab_asks_another_host_for_anything_and_the_console_stays_quiet(
     warnings: list[str] = []
     page.on(
         "request",
-        lambda r: offsite.append(r.url)
-        if r.url.startswith("http") and not r.url.startswith(here)
-        else None,
+        lambda r: (
+            offsite.append(r.url)
+            if r.url.startswith("http") and not r.url.startswith(here)
+            else None
+        ),
     )
     page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
     open_lab(page, app_server.url)

@@ -90,25 +90,39 @@ def test_lab_sends_a_frame_only_after_the_page_acknowledges_the_last():
         pool.shutdown()
 
 
-def test_the_default_preset_is_compiled_once_per_process(monkeypatch):
+def test_the_default_programs_are_compiled_once_per_process(monkeypatch):
     """Regression: the server hook and every new page each started a compile."""
     calls = []
-    monkeypatch.setattr(page, "warm", lambda config: calls.append(config))
-    monkeypatch.setattr(page, "_warm_thread", None)
+    monkeypatch.setattr(page, "warm_lab", lambda config: calls.append(config))
+    monkeypatch.setattr("gan2d.ui.compare.warm_default", lambda: calls.append("compare"))
+    lab_once = page._Once("lab", page._warm_lab)
+    compare_once = page._Once("compare", page._warm_compare)
+    monkeypatch.setattr(page, "warm_default", lab_once)
+    monkeypatch.setattr(page, "warm_compare", compare_once)
+    labs = []
+    monkeypatch.setattr(page, "Lab", lambda **kw: labs.append(Lab(**kw)) or labs[-1])
     first = page.warm_default()
     assert page.warm_default() is first
     first.join(10)
     page.build_page()  # a page does not start another
     assert calls == [ls.preset_config(ls.DEFAULT_PRESET)]
+    (lab,) = labs
+    lab.on_first_frame()  # a first frame on any page warms Compare's runs, once
+    lab.on_first_frame().join(10)
+    assert calls == [ls.preset_config(ls.DEFAULT_PRESET), "compare"]
 
 
 @pytest.mark.slow
 def test_warming_puts_the_labs_programs_in_the_cache():
     from gan2d.core.runs import Runs
-    from gan2d.ui.session import CHUNK_SIZES, warm
+    from gan2d.ui.session import CHUNK_SIZES, warm_lab
 
     config = ls.preset_config(ls.DEFAULT_PRESET).with_changes(width=16, batch_size=32)
-    warm(config)
+    warm_lab(config)
     runs = Runs([config])
     assert all(runs.is_compiled(n) for n in CHUNK_SIZES)
     assert PROGRAMS.has(runs.cache_key("init"))
+    from gan2d.core import snapshot
+    from gan2d.ui.session import RESOLUTION
+
+    assert snapshot.is_compiled(runs, RESOLUTION)

@@ -73,6 +73,7 @@ class Runs:
         self.padded = -(-len(self.configs) // len(self.devices)) * len(self.devices)
         mesh = Mesh(np.array(self.devices), ("runs",))
         self.sharding = NamedSharding(mesh, PartitionSpec("runs"))
+        self._state_shapes = None
 
     @property
     def size(self) -> int:
@@ -93,8 +94,25 @@ class Runs:
         return jax.device_put(tree, self.sharding)
 
     # ------------------------------------------------------------------ programs
-    def _compiled(self, name: str, fn, *example, extra=(), donate=False):
-        """``jit(fn)`` over sharded run-axis arguments, compiled once per process."""
+    def batched(self, fn):
+        """``fn`` of one run, applied along the run axis of every argument and result.
+
+        A batch of several is ``vmap``. A batch of one runs ``fn`` itself between a
+        squeeze and an expand of the run axis: XLA's CPU kernels for batched matrix
+        products of batch 1 are slower than the plain ones (``gan2d bench`` measures
+        "batch of 1 / unbatched"), and a single run must cost what it costs alone."""
+        if self.padded > 1:
+            return jax.vmap(fn)
+
+        def one(*args):
+            out = fn(*jax.tree_util.tree_map(lambda a: a[0], args))
+            return jax.tree_util.tree_map(lambda a: a[None], out)
+
+        return one
+
+    def _compiled(self, name: str, fn, example, extra=(), donate=False):
+        """``jit(fn)`` over sharded run-axis arguments, compiled once per process;
+        ``example()`` gives the arguments' shapes (called only to compile)."""
 
         def build():
             donated = (0,) if donate and jax.default_backend() != "cpu" else ()
@@ -108,7 +126,7 @@ class Runs:
                 jax.tree_util.tree_map(
                     lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=self.sharding), e
                 )
-                for e in example
+                for e in example()
             ]
             return jitted.lower(*shapes).compile()
 
@@ -125,7 +143,10 @@ class Runs:
 
     def state_shapes(self):
         """Shapes of the stacked state (nothing is computed or allocated)."""
-        return jax.eval_shape(jax.vmap(self.train.init), *_shapes(self._init_args()))
+        if self._state_shapes is None:
+            init = jax.vmap(self.train.init)
+            self._state_shapes = jax.eval_shape(init, *_shapes(self._init_args()))
+        return self._state_shapes
 
     def is_compiled(self, n: int, mode: str = "both") -> bool:
         """Whether init and an ``n``-step chunk are compiled (no wait for a compile)."""
@@ -133,17 +154,20 @@ class Runs:
 
     # ------------------------------------------------------------------ training
     def _init_program(self):
-        return self._compiled("init", jax.vmap(self.train.init), *_shapes(self._init_args()))
+        init = self.batched(self.train.init)
+        return self._compiled("init", init, lambda: _shapes(self._init_args()))
 
     def _chunk_program(self, n: int, mode: str):
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}; choose one of {', '.join(MODES)}")
         train = self.train
+        chunk = self.batched(lambda one: train.chunk(one, n, mode))
+        example = lambda: (self.state_shapes(),)  # noqa: E731
+        return self._compiled("chunk", chunk, example, extra=(n, mode), donate=True)
 
-        def chunk(s):
-            return jax.vmap(lambda one: train.chunk(one, n, mode))(s)
-
-        return self._compiled("chunk", chunk, self.state_shapes(), extra=(n, mode), donate=True)
+    def prepare_init(self) -> None:
+        """Compile init now (if not yet)."""
+        self._init_program()
 
     def prepare(self, n: int, mode: str = "both") -> float:
         """Compile init and the ``n``-step chunk now (if not yet); the seconds it took."""
@@ -170,9 +194,9 @@ class Runs:
         return {**state, "hp": self._put(self._stacked_hparams(configs))}
 
     def compiled(self, name: str, fn, example, extra=()):
-        """Another program over the stacked state (a snapshot, say), from the cache;
-        ``example``: its arguments' shapes, the state first."""
-        return self._compiled(name, fn, *example, extra=extra)
+        """Another program of one run (a snapshot, say), batched over these runs and
+        compiled once, from the cache; ``example()``: its arguments' shapes, batched."""
+        return self._compiled(name, self.batched(fn), example, extra=extra)
 
     def adopt(self, old_state):
         """Carry networks from a state of another static config when their shapes fit.

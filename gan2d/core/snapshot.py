@@ -95,17 +95,31 @@ def snapshot_fn(static: Config, res: Resolution):
     return snapshot
 
 
+def _program(runs: Runs, res: Resolution):
+    def example():
+        keys = jax.ShapeDtypeStruct((runs.padded, 2), jnp.uint32)
+        extents = jax.ShapeDtypeStruct((runs.padded,), jnp.float32)
+        return runs.state_shapes(), keys, extents
+
+    return runs.compiled("snapshot", snapshot_fn(runs.static, res), example, extra=(res,))
+
+
+def prepare(runs: Runs, res: Resolution = Resolution()) -> None:
+    """Compile the snapshot of these runs (and their init) now, if not yet, without
+    taking one."""
+    runs.prepare_init()
+    _program(runs, res)
+
+
 def take(runs: Runs, state, key, extent: float, res: Resolution = Resolution()) -> list[dict]:
     """Snapshots of every run of ``state`` on the host: one device call, one transfer.
 
     Every run is drawn with the same ``key`` and view ``extent``; the host metrics
     (``add_host_metrics``) are added."""
-    snapshot = jax.vmap(snapshot_fn(runs.static, res))
-    keys = jnp.broadcast_to(jnp.asarray(key), (runs.padded, *jnp.shape(key)))
+    keys = jnp.broadcast_to(jnp.asarray(key, jnp.uint32), (runs.padded, 2))
     extents = jnp.full((runs.padded,), extent, jnp.float32)
-    example = (runs.state_shapes(), keys, extents)
-    program = runs.compiled("snapshot", snapshot, example, extra=(res,))
-    host = jax.device_get(program(state, *jax.device_put((keys, extents), runs.sharding)))
+    args = jax.device_put((keys, extents), runs.sharding)
+    host = jax.device_get(_program(runs, res)(state, *args))
     return [
         add_host_metrics({k: np.asarray(v[i]) for k, v in host.items()}) for i in range(runs.size)
     ]

@@ -30,6 +30,7 @@ from gan2d.core.runs import group
 from gan2d.presets import PRESETS, get_preset, live_config
 from gan2d.ui.plots import CriticMap, auto_ranges, hold_ranges, static_legend
 from gan2d.ui.scheduler import Job, Scheduler, scheduler
+from gan2d.ui.session import warm
 from gan2d.ui.style import CSS, RUN_COLOURS, SIDEBAR_WIDTH, style_figure
 from gan2d.ui.widgets import Notice, Transport, in_session, param_controls, status_line
 
@@ -53,6 +54,16 @@ def config_for(choice: str, seed: int) -> Config:
     if loss:
         config = config.with_changes(loss=loss)
     return live_config(config).with_changes(seed=seed)
+
+
+def warm_default() -> None:
+    """Compile the programs of the tab's default runs (blocking): the server does it
+    once at start, so the first Play does not wait."""
+    lab = CompareLab.param
+    choices = [lab.run_1.default, lab.run_2.default, lab.run_3.default, lab.run_4.default]
+    configs = [config_for(c, lab.seed.default) for c in choices if c != NONE]
+    for _, runs in group(configs):
+        warm(runs, (lab.steps_per_frame.default,), RESOLUTION)
 
 
 class CompareRuns(Job):
@@ -123,11 +134,12 @@ class CompareRuns(Job):
         with self._lock:
             if self._closed:
                 return False
+            wanted = self._playing or self._queued > 0
             if self._pending is not None:
-                return True
+                return wanted  # a tab nobody plays costs nothing, not even an init
             if self.error or self._latest is not None:
                 return False
-            return self._playing or self._queued > 0
+            return wanted
 
     def work(self) -> None:
         with self._lock:

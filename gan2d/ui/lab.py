@@ -109,6 +109,7 @@ class Lab(pn.viewable.Viewer):
         self._doc = None
         self._gone_since = None
         self.runner: LabRun | None = None  # made when the page connects
+        self.on_first_frame = None  # called once the page has its first frame
 
         self.plots = LabPlots(extent=data_extent(self.config))
         self.notice = Notice()
@@ -385,6 +386,8 @@ class Lab(pn.viewable.Viewer):
             self.clock.frame = self._frame_no  # last: the page acts on this one
         self._awaiting_ack = True
         self._sent_at = time.perf_counter()
+        if self._frame_no == 1 and self.on_first_frame is not None:
+            self.on_first_frame()
 
     def _sync_messages(self):
         messages = self.runner.messages()

@@ -2,7 +2,8 @@
 
 ``app/main.py`` calls ``build_page()``; ``app/app_hooks.py`` hands Bokeh
 ``on_server_loaded``, which compiles the default preset once per server process, in
-the background, so the first visitor's Play does not wait.
+the background, so the first visitor's page does not wait; the Compare tab's default
+runs compile once the first page shows its first frame.
 """
 
 from __future__ import annotations
@@ -16,34 +17,52 @@ import panel as pn
 
 from gan2d.ui import settings as ls
 from gan2d.ui.lab import Lab
-from gan2d.ui.session import warm
+from gan2d.ui.session import warm_lab
 
 log = logging.getLogger("gan2d.app")
 
-_warm_lock = threading.Lock()
-_warm_thread: threading.Thread | None = None
+
+class _Once:
+    """Run a function once per process, in a background thread; later calls return that
+    thread."""
+
+    def __init__(self, name: str, work):
+        self.name, self.work = name, work
+        self._lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+
+    def __call__(self) -> threading.Thread:
+        with self._lock:
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+                self.thread.start()
+            return self.thread
+
+    def _run(self) -> None:
+        t0 = time.perf_counter()
+        try:
+            self.work()
+            log.info("gan2d: %s done in %.1f s", self.name, time.perf_counter() - t0)
+        except Exception:
+            log.exception("gan2d: %s failed", self.name)
 
 
-def warm_default() -> threading.Thread:
-    """Compile the default preset's programs once per process, off the event loop.
-    Later calls return the thread of the first."""
-    global _warm_thread
-    with _warm_lock:
-        if _warm_thread is not None:
-            return _warm_thread
-        config = ls.preset_config(ls.DEFAULT_PRESET)
+def _warm_lab() -> None:
+    warm_lab(ls.preset_config(ls.DEFAULT_PRESET))
 
-        def run():
-            t0 = time.perf_counter()
-            try:
-                warm(config)
-                log.info("gan2d: default preset compiled in %.1f s", time.perf_counter() - t0)
-            except Exception:
-                log.exception("gan2d: compiling the default preset failed")
 
-        _warm_thread = threading.Thread(target=run, name="gan2d-warm", daemon=True)
-        _warm_thread.start()
-        return _warm_thread
+def _warm_compare() -> None:
+    from gan2d.ui import compare
+
+    compare.warm_default()
+
+
+#: the lab's default preset, compiled when the server starts, so that the first
+#: visitor's page does not wait for it
+warm_default = _Once("gan2d-warm-lab", _warm_lab)
+#: the Compare tab's default runs, compiled once a first page shows its first frame
+#: (not at start: loading programs holds Python's lock, and the first page needs it)
+warm_compare = _Once("gan2d-warm-compare", _warm_compare)
 
 
 def _quiet_closed_sockets(loop, context):
@@ -91,6 +110,7 @@ def build_page() -> pn.viewable.Viewable:
     from gan2d.ui.theory import theory_view
 
     lab = Lab(query=decode_session_args(pn.state.session_args))
+    lab.on_first_frame = warm_compare
     lab.start()
     # Dynamic: a tab's figures are built when it is first shown. A hidden tab's Bokeh
     # models are detached, and Panel updates a detached Markdown pane with links to its

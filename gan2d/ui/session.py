@@ -112,13 +112,18 @@ def what_changed(old: Config, new: Config) -> str:
     return ", ".join(names) or "settings changed"
 
 
-def warm(config: Config) -> None:
-    """Compile what a lab needs for ``config`` (blocking): init, both chunk sizes and
-    the snapshot. The programs go to the shared (and persistent) compile cache."""
-    runs = Runs([config])
-    for n in CHUNK_SIZES:
+def warm(runs: Runs, chunk_sizes, res: snapshot.Resolution) -> None:
+    """Compile what a view of ``runs`` needs (blocking), in the order a page needs it:
+    init and the snapshot (the first frame), then the chunk sizes (Play). The programs
+    go to the shared (and persistent) compile cache."""
+    snapshot.prepare(runs, res)
+    for n in chunk_sizes:
         runs.prepare(n)
-    snapshot.take(runs, runs.init(), jax.random.PRNGKey(0), data.data_extent(config), RESOLUTION)
+
+
+def warm_lab(config: Config) -> None:
+    """Compile what a lab of ``config`` needs (see ``warm``)."""
+    warm(Runs([config]), CHUNK_SIZES, RESOLUTION)
 
 
 @dataclasses.dataclass
