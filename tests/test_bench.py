@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-from gan2d import bench, cli
+from gan2d import cli
+from gan2d.bench import speed as bench
 
 TINY = ["--size", "8x1x16", "--runs", "2", "--seconds", "0.05"]
 
@@ -38,6 +39,8 @@ def test_bench_quick_json_reports_every_rate(capsys):
         assert row["vmap"]["2"]["model_steps_per_s"] > 0
         assert row["vmap"]["2"]["runs"] == 2
         assert row["ratios"]["scan_vs_jit_step"] > 0
+        assert row["unbatched_scan"]["steps_per_s"] > 0  # what a batch of one is held to
+        assert row["ratios"]["scan_vs_unbatched"] > 0
         assert row["ratios"]["vmap2_vs_scan"] > 0
         if report["torch"] != "torch not installed":
             assert row["torch_eager"]["steps_per_s"] > 0
@@ -62,6 +65,7 @@ def test_bench_table_names_the_machine_and_ratios(capsys):
     assert "jax " in out and "CPUs" in out
     assert "| 8x1, batch 16 | ns |" in out
     assert "scan / jit-step" in out and "vmap 2 (model steps/s)" in out
+    assert "batch of 1 / unbatched" in out
     assert "torch skipped" in out
 
 

@@ -3,10 +3,10 @@ bad combinations warn on the page instead of failing, frames wait for the page."
 
 from __future__ import annotations
 
-import time
 from types import SimpleNamespace
 
 import pytest
+from helpers import wait_until
 
 from gan2d.core.programs import PROGRAMS
 from gan2d.ui import page
@@ -14,13 +14,6 @@ from gan2d.ui import settings as ls
 from gan2d.ui.lab import Lab
 from gan2d.ui.scheduler import Scheduler
 from gan2d.ui.session import LabRun
-
-
-def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def test_lab_page_warns_about_a_bad_link_and_keeps_defaults():

@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from gan2d.core.config import Config
 from gan2d.ui import session
@@ -18,13 +19,6 @@ from gan2d.ui.session import LabRun, chunk_plan, divergence
 
 # small networks: each static config compiles in a second or two on a CPU
 TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3).validate()
-
-
-def wait_until(condition, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)
 
 
 def next_frame(run: LabRun, timeout: float = 60.0, after_version: int = -1):

@@ -9,16 +9,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers import wait_until
 
 from gan2d.ui import compare, sweep
 from gan2d.ui.scheduler import Scheduler
-
-
-def wait_until(condition, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 @pytest.fixture

@@ -310,18 +310,14 @@ def run_sweep(
     seeds: Sequence[int],
     steps: int,
     *,
-    chunk_size: int = 500,
-    max_memory_mb: float | None = None,
-    w1: str = "exact",
     on_progress: Callable[[int, int], None] | None = None,
+    **options,
 ) -> SweepResult:
     """Train every (grid cell, seed) run of ``base`` together and score each.
 
-    ``on_progress(done, steps)`` is called after each chunk. ``w1`` picks the exact or
-    the sliced W1 (see ``gan2d.core.evaluate``)."""
-    sweep = Sweep(
-        base, grid, seeds, steps, chunk_size=chunk_size, max_memory_mb=max_memory_mb, w1=w1
-    )
+    ``options`` are ``Sweep``'s (``chunk_size``, ``max_memory_mb``, ``w1``: the exact or
+    the sliced W1). ``on_progress(done, steps)`` is called after each chunk."""
+    sweep = Sweep(base, grid, seeds, steps, **options)
     while not sweep.trained:
         sweep.advance()
         if on_progress is not None:

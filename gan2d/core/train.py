@@ -147,14 +147,8 @@ class Game:
         k_z, k_noise, k_unroll = jax.random.split(key, 3)
         d_ahead = d
         if self.config.unrolled_steps > 0:
-
-            def look_ahead(carry, k):
-                d_k, opt_k = carry
-                d_k, opt_k, _ = self.d_update(d_k, opt_k, g, k, hp, step)
-                return (d_k, opt_k), None
-
             keys = jax.random.split(k_unroll, self.config.unrolled_steps)
-            (d_ahead, _), _ = jax.lax.scan(look_ahead, (d, d_opt), keys)
+            d_ahead, _, _ = self.critic_updates(d, d_opt, g, keys, hp, step)
         fake = self.noisy(self.fakes(g, k_z), k_noise, hp, step)
         f_fake = nets.critic(d_ahead, fake, self.config)
         return self.objective.generator_loss(f_fake), f_fake
@@ -169,14 +163,21 @@ class Game:
             )
             return d, d_opt, (loss, optax.tree.norm(grads), f_real, f_fake)
 
-        def critic_step(carry, k):
+        keys = jax.random.split(key, self.config.d_steps)
+        d, d_opt, outs = self.critic_updates(d, d_opt, g, keys, hp, step)
+        return d, d_opt, jax.tree_util.tree_map(lambda a: a[-1], outs)
+
+    def critic_updates(self, d, d_opt, g, keys, hp, step):
+        """One critic update per key, in a ``lax.scan``: (critic, its optimiser state,
+        each update's loss, gradient norm and scores)."""
+
+        def update(carry, k):
             d_i, opt_i = carry
             d_i, opt_i, out = self.d_update(d_i, opt_i, g, k, hp, step)
             return (d_i, opt_i), out
 
-        keys = jax.random.split(key, self.config.d_steps)
-        (d, d_opt), outs = jax.lax.scan(critic_step, (d, d_opt), keys)
-        return d, d_opt, jax.tree_util.tree_map(lambda a: a[-1], outs)
+        (d, d_opt), outs = jax.lax.scan(update, (d, d_opt), keys)
+        return d, d_opt, outs
 
     # ------------------------------------------------------------------ the step
     def step(self, state, mode: str = "both"):

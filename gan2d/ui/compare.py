@@ -14,7 +14,6 @@ latest frame into the figures (built once; only their data changes).
 from __future__ import annotations
 
 import html
-import threading
 import time
 
 import jax
@@ -29,7 +28,7 @@ from gan2d.core.config import LOSSES, Config
 from gan2d.core.runs import group
 from gan2d.presets import PRESETS, get_preset, live_config
 from gan2d.ui.plots import CriticMap, auto_ranges, hold_ranges, static_legend
-from gan2d.ui.scheduler import Job, Scheduler, scheduler
+from gan2d.ui.scheduler import PageJob, Scheduler
 from gan2d.ui.session import warm
 from gan2d.ui.style import CSS, RUN_COLOURS, SIDEBAR_WIDTH, style_figure
 from gan2d.ui.widgets import Notice, Transport, in_session, param_controls, status_line
@@ -66,26 +65,23 @@ def warm_default() -> None:
         warm(runs, (lab.steps_per_frame.default,), RESOLUTION)
 
 
-class CompareRuns(Job):
+class CompareRuns(PageJob):
     """The runs of the Compare tab, trained by the scheduler a frame at a time."""
 
     name = "compare"
 
     def __init__(self, pool: Scheduler | None = None):
-        self._lock = threading.Lock()
-        self._pool = pool or scheduler()
+        super().__init__(pool)
         self._pending: list[Config] | None = None
-        self._playing = False
         self._steps = 20
         self._queued = 0
         self._latest: dict | None = None
-        self._closed = False
         self.error: str | None = None
         self.generation = 0  # counts restarts: a frame's colours are set per generation
         self.groups: list = []  # (indices, Runs): the worker's own
         self.states: list = []
         self.configs: list[Config] = []
-        self._pool.add(self)
+        self._join()
 
     # ------------------------------------------------------------------ requests
     def restart(self, configs: list[Config]) -> None:
@@ -94,12 +90,12 @@ class CompareRuns(Job):
             self._pending = list(configs)
             self._latest = None
             self.error = None
-        self._pool.wake()
+        self._changed()
 
     def play(self, steps: int) -> None:
         with self._lock:
             self._playing, self._steps = True, steps
-        self._pool.wake()
+        self._changed()
 
     def pause(self) -> None:
         with self._lock:
@@ -110,24 +106,15 @@ class CompareRuns(Job):
         with self._lock:
             self._playing, self._steps = False, steps
             self._queued += 1
-        self._pool.wake()
+        self._changed()
 
     def take(self) -> dict | None:
         """The latest frame, if there is a new one (the next is made after this)."""
         with self._lock:
             frame, self._latest = self._latest, None
         if frame is not None:
-            self._pool.wake()
+            self._changed()
         return frame
-
-    @property
-    def playing(self) -> bool:
-        return self._playing
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-        self._pool.remove(self)
 
     # ------------------------------------------------------------------ the job
     def due(self) -> bool:

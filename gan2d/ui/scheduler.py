@@ -39,6 +39,43 @@ class Job:
         """``work()`` raised ``error``: stop and tell the user (default: log only)."""
 
 
+class PageJob(Job):
+    """A job a page controls: it plays or not, and stops when the page goes.
+
+    Subclasses set up their own fields, then call ``_join()`` to enter the pool; a
+    control that may make the job due calls ``_changed()`` after releasing the lock."""
+
+    def __init__(self, pool: Scheduler | None = None):
+        self._lock = threading.Lock()
+        self._pool = pool or scheduler()
+        self._closed = False
+        self._playing = False
+
+    def _join(self) -> None:
+        self._pool.add(self)
+
+    def _changed(self) -> None:
+        self._pool.wake()
+
+    @property
+    def playing(self) -> bool:
+        return self._playing
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def close(self) -> None:
+        """Stop: the pool forgets the job, and its memory can go."""
+        with self._lock:
+            self._closed = True
+            self._forget()
+        self._pool.remove(self)
+
+    def _forget(self) -> None:
+        """Drop what the page no longer needs (called under the lock on close)."""
+
+
 def default_workers() -> int:
     """``GAN2D_WORKERS`` if set, else the number of cores."""
     raw = os.environ.get(WORKERS_ENV, "").strip()

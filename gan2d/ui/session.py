@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from collections.abc import Callable
 
@@ -28,7 +27,7 @@ from gan2d.core import data, metrics, snapshot
 from gan2d.core.config import LOG_LOSSES, Config, is_static
 from gan2d.core.runs import Runs, run_state, transition
 from gan2d.core.train import DIAGNOSTICS
-from gan2d.ui.scheduler import Job, Scheduler, scheduler
+from gan2d.ui.scheduler import PageJob, Scheduler
 
 log = logging.getLogger("gan2d.app")
 
@@ -153,7 +152,7 @@ class _Curves:
         return means
 
 
-class LabRun(Job):
+class LabRun(PageJob):
     """One page's run. Control methods are called from the page's event loop; the
     scheduler's workers call ``due`` and ``work``."""
 
@@ -167,13 +166,10 @@ class LabRun(Job):
         pool: Scheduler | None = None,
     ):
         """``on_frame()`` is called from a worker each time a frame is ready."""
-        self._lock = threading.Lock()
-        self._pool = pool or scheduler()
-        self._closed = False
+        super().__init__(pool)
         self._pending: Config | None = config
         self._restart = True
         self._speed = speed
-        self._playing = False
         self._queued: list[str] = []
         self._frame: Frame | None = None
         self._taken_at = 0.0
@@ -193,12 +189,9 @@ class LabRun(Job):
         self._curves = _Curves()
         self._last_w1_t = 0.0
         self._snap_key = jax.random.PRNGKey(0)
-        self._pool.add(self)
+        self._join()
 
     # ------------------------------------------------------------------ controls
-    def _changed(self) -> None:
-        self._pool.wake()
-
     def set_config(self, config: Config, restart: bool = False) -> int:
         """Ask for ``config``; returns its version (frames carry the version they show)."""
         with self._lock:
@@ -243,20 +236,8 @@ class LabRun(Job):
         """Restart from the config's seed (also clears a divergence)."""
         return self.set_config(config, restart=True)
 
-    @property
-    def playing(self) -> bool:
-        return self._playing
-
-    def close(self) -> None:
-        """Stop: the scheduler forgets this run and its memory can go."""
-        with self._lock:
-            self._closed = True
-            self._frame = None
-        self._pool.remove(self)
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
+    def _forget(self) -> None:
+        self._frame = None
 
     # ------------------------------------------------------------------ page side
     def take_frame(self) -> Frame | None:

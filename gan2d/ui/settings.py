@@ -230,14 +230,3 @@ def make_query(preset: str, config: Config, speed: int, hide: list[str]) -> dict
     if hide:
         query["hide"] = ",".join(hide)
     return query
-
-
-def decode_session_args(args: dict[str, list[bytes]]) -> dict[str, str]:
-    """Bokeh's request arguments (lists of bytes) -> {key: last value as str}."""
-    out = {}
-    for key, values in args.items():
-        if not values:
-            continue
-        raw = values[-1]
-        out[key] = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
-    return out
