@@ -8,6 +8,17 @@ import os
 import pytest
 
 from gan2d.ui.browser import AppServer, chromium_missing, launch_chromium
+from gan2d.ui.scheduler import Scheduler
+
+
+@pytest.fixture
+def pool():
+    """A scheduler of two workers for one test (the app's own is process-wide)."""
+    scheduler = Scheduler(workers=2)
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown()
 
 
 @pytest.fixture(scope="module")

@@ -37,15 +37,6 @@ def next_frame(run: LabRun, timeout: float = 60.0, after_version: int = -1):
 
 
 @pytest.fixture
-def pool():
-    scheduler = Scheduler(workers=2)
-    try:
-        yield scheduler
-    finally:
-        scheduler.shutdown()
-
-
-@pytest.fixture
 def run(pool):
     r = LabRun(TINY, speed=5, pool=pool)
     try:

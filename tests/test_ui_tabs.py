@@ -12,16 +12,6 @@ import pytest
 from helpers import wait_until
 
 from gan2d.ui import compare, sweep
-from gan2d.ui.scheduler import Scheduler
-
-
-@pytest.fixture
-def pool():
-    scheduler = Scheduler(workers=2)
-    try:
-        yield scheduler
-    finally:
-        scheduler.shutdown()
 
 
 @pytest.fixture
