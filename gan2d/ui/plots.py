@@ -230,7 +230,10 @@ class CriticMap:
         if scale_id != self.scale_id:
             self.scale_id = scale_id
             self.scale_range = None
-            self.colorbar.title = critic_scale(loss)[0]
+            title = critic_scale(loss)[0]
+            if self.figure.width < 400:  # a small map's bar has room for the words only
+                title = title.split(" (")[0]
+            self.colorbar.title = title
         lo, hi = critic_range(critic, loss, self.scale_range)
         if (lo, hi) != self.scale_range:
             self.scale_range = (lo, hi)

@@ -125,7 +125,7 @@ class Transport(pn.viewable.Viewer):
         super().__init__(**params)
         self._labels = (play_label, pause_label)
         self._on_play, self._on_pause = on_play, on_pause
-        self.toggle = _button(play_label, 120, self._toggled, color="success")
+        self.toggle = _button(play_label, 100, self._toggled, color="success")
         self.buttons = [self.toggle]
         for label, width, action in (
             ("Step", 70, on_step),
