@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+from gan2d.ui.browser import record_offsite
+
 pytestmark = pytest.mark.browser
 
 LOAD_MS = 120_000  # the first frame may wait for a compile on a busy 2-core CPU
@@ -165,14 +167,7 @@ def test_no_tab_asks_another_host_for_anything_and_the_console_stays_quiet(lab_p
     here = f"http://127.0.0.1:{app_server.port}/"
     offsite: list[str] = []
     warnings: list[str] = []
-    page.on(
-        "request",
-        lambda r: (
-            offsite.append(r.url)
-            if r.url.startswith("http") and not r.url.startswith(here)
-            else None
-        ),
-    )
+    record_offsite(page, here, offsite)
     page.on("console", lambda m: warnings.append(m.text) if m.type == "warning" else None)
     open_lab(page, app_server.url)
     page.get_by_role("button", name="Play").click()
@@ -196,3 +191,85 @@ def test_no_tab_asks_another_host_for_anything_and_the_console_stays_quiet(lab_p
     assert offsite == []
     assert warnings == []
     assert_clean(page, app_server)
+
+
+def test_follow_the_teacher_then_make_it_mine(chromium, app_server):
+    teacher_ctx = chromium.new_context(viewport={"width": 1600, "height": 1000})
+    student_ctx = chromium.new_context(viewport={"width": 1600, "height": 1000})
+    try:
+        teacher, student = teacher_ctx.new_page(), student_ctx.new_page()
+        errors = []
+        for page in (teacher, student):
+            page.on("pageerror", lambda e: errors.append(str(e)))
+        open_lab(teacher, app_server.url)
+        teacher.get_by_role("button", name="Share live").click()
+        line = teacher.get_by_text(re.compile(r"Live: code [A-Z0-9]{6}"))
+        line.wait_for(timeout=FRAME_MS)
+        code = re.search(r"code ([A-Z0-9]{6})", line.inner_text()).group(1)
+        teacher.get_by_role("button", name="Play").click()
+        open_lab(student, f"{app_server.url}?follow={code}")
+        student.get_by_text(f"Following the shared run {code}").wait_for(timeout=FRAME_MS)
+        assert student.get_by_label("loss", exact=True).is_disabled()
+        student.wait_for_function("window.gan2d.step >= 20", timeout=FRAME_MS)
+        # the teacher's change shows on the student's page
+        teacher.get_by_label("loss", exact=True).select_option("ns")
+        student.wait_for_function("gan2dTest.select('loss').value === 'ns'", timeout=FRAME_MS)
+        teacher.get_by_role("button", name="Pause").click()
+        student.get_by_role("button", name="Make it mine").click()
+        student.get_by_text("This lab is yours now, from step").wait_for(timeout=FRAME_MS)
+        assert student.get_by_label("loss", exact=True).is_enabled()
+        mine_from = student.evaluate("window.gan2d.step")
+        student.get_by_role("button", name="Play").click()
+        student.wait_for_function(f"window.gan2d.step > {mine_from}", timeout=FRAME_MS)
+        student.get_by_role("button", name="Pause").click()
+        # the teacher leaves (its run stops a moment after its tab closes): a follower
+        # is told the run has ended, or, arriving later, that the code is gone
+        teacher_ctx.close()
+        late = student_ctx.new_page()
+        late.goto(f"{app_server.url}?follow={code}", timeout=LOAD_MS)
+        ended = re.compile(f"The shared run has ended|No live run has the code {code}")
+        late.get_by_text(ended).wait_for(timeout=LOAD_MS)
+        assert errors == []
+        assert "Traceback" not in app_server.output()
+    finally:
+        student_ctx.close()
+
+
+def test_a_hidden_tab_stops_training_and_resumes_when_shown(lab_page, app_server):
+    page = lab_page
+    open_lab(page, app_server.url)
+    page.get_by_role("button", name="Play").click()
+    page.wait_for_function("window.gan2d.step >= 10", timeout=FRAME_MS)
+    hide = """(hidden) => {
+      Object.defineProperty(document, 'visibilityState',
+        {value: hidden ? 'hidden' : 'visible', configurable: true});
+      document.dispatchEvent(new Event('visibilitychange'));
+    }"""
+    page.evaluate(hide, True)
+    page.get_by_text("tab hidden: training paused").wait_for(timeout=FRAME_MS)
+    page.evaluate(hide, False)
+    step = page.evaluate("window.gan2d.step")
+    page.wait_for_function(f"window.gan2d.step > {step}", timeout=FRAME_MS)
+    page.get_by_role("button", name="Pause").click()
+    assert_clean(page, app_server)
+
+
+def test_ten_sessions_at_once_each_get_a_lab(chromium, app_server):
+    """No small cap on labs: the old server refused the fifth."""
+    context = chromium.new_context(viewport={"width": 1200, "height": 800})
+    try:
+        pages = []
+        for _ in range(10):
+            page = context.new_page()
+            page.goto(app_server.url, timeout=LOAD_MS)
+            pages.append(page)
+        for page in pages:
+            page.wait_for_function("window.gan2d && window.gan2d.frames > 0", timeout=LOAD_MS)
+            assert page.get_by_text("server is full").count() == 0
+        pages[5].get_by_role("button", name="Play").click()
+        pages[9].get_by_role("button", name="Play").click()
+        for page in (pages[5], pages[9]):
+            page.wait_for_function("window.gan2d.step >= 10", timeout=LOAD_MS)
+    finally:
+        context.close()
+    assert "Traceback" not in app_server.output()

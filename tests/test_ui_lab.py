@@ -119,3 +119,37 @@ def test_warming_puts_the_labs_programs_in_the_cache():
     from gan2d.ui.session import RESOLUTION
 
     assert snapshot.is_compiled(runs, RESOLUTION)
+
+
+def test_past_the_open_session_limit_a_page_says_the_server_is_full(monkeypatch):
+    from gan2d.ui.scheduler import scheduler
+
+    monkeypatch.setenv("GAN2D_MAX_SESSIONS", str(scheduler().count(LabRun) + 1))
+    first, second = Lab(), Lab()
+    try:
+        first.connect()
+        assert first.runner is not None
+        second.connect()
+        assert second.runner is None
+        assert second.notice.kind == "danger" and "server is full" in second.notice.text
+        assert second.transport.toggle.disabled
+        first.close()  # a closed tab frees its place
+        third = Lab()
+        third.connect()
+        assert third.runner is not None
+        third.close()
+    finally:
+        first.close()
+
+
+def test_a_hidden_tab_says_so_in_the_readout():
+    lab = Lab()
+    lab.connect()
+    try:
+        lab._on_ack(SimpleNamespace(data={"visible": False}))
+        assert "tab hidden: training paused" in lab.clock.readout
+        assert not lab.runner.due()
+        lab._on_ack(SimpleNamespace(data={"visible": True}))
+        assert "hidden" not in lab.clock.readout
+    finally:
+        lab.close()

@@ -250,3 +250,46 @@ def test_a_failure_in_the_run_reaches_the_page_and_reset_recovers(run):
     wait_until(lambda: run.error is None)
     frame = next_frame(run, after_version=version - 1)
     assert frame.step == 0 and run.messages()["error"] is None
+
+
+def test_a_hidden_tab_costs_nothing_and_resumes_when_shown(run):
+    next_frame(run)
+    run.play()
+    next_frame(run)
+    run.set_visible(False)
+    wait_until(lambda: idle(run))  # after the piece of work under way, nothing is due
+    run.take_frame()  # even with its slot emptied, a hidden run stays idle
+    assert idle(run) and run.playing
+    run.set_visible(True)
+    assert next_frame(run).step > 0 and not idle(run)
+
+
+def test_a_steps_per_second_ceiling_holds(pool, monkeypatch):
+    monkeypatch.setenv("GAN2D_MAX_STEPS_PER_S", "100")
+    r = LabRun(TINY, speed=10, pool=pool)
+    try:
+        first = next_frame(r)
+        r.play()
+        start = time.monotonic()
+        frame = next_frame(r)
+        while frame.step < 200:
+            frame = next_frame(r)
+        elapsed = time.monotonic() - start
+        # 200 steps at 100 steps/s take at least 2 s (the first chunk may start at once)
+        assert (frame.step - first.step - 10) / elapsed <= 100
+    finally:
+        r.close()
+
+
+def test_the_pool_counts_the_runs_that_share_it():
+    pool = Scheduler(workers=1)
+    jobs = [Counter() for _ in range(3)]
+    try:
+        for job in jobs:
+            pool.add(job)
+        wait_until(lambda: min(j.count for j in jobs) > 2)
+        assert pool.sharing() == 3 and pool.count(Counter) == 3
+        pool.remove(jobs[0])
+        assert pool.sharing() == 2 and pool.count(Counter) == 2
+    finally:
+        pool.shutdown()

@@ -97,6 +97,11 @@ def available_bytes() -> tuple[int, str]:
     if stats and "bytes_limit" in stats:
         free = int(stats["bytes_limit"]) - int(stats.get("bytes_in_use", 0))
         return free, f"{device.platform} memory free"
+    return host_available_bytes()
+
+
+def host_available_bytes() -> tuple[int, str]:
+    """Memory the host can still give (Linux's MemAvailable), and what it is."""
     try:
         with open("/proc/meminfo") as fh:
             for line in fh:

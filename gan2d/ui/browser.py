@@ -125,3 +125,14 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024.0
     return float("nan")
+
+
+def record_offsite(page, here: str, into: list) -> None:
+    """Append to ``into`` the address of every request ``page`` makes to a host other
+    than ``here`` (the server's ``http://host:port/``)."""
+
+    def seen(request) -> None:
+        if request.url.startswith("http") and not request.url.startswith(here):
+            into.append(request.url)
+
+    page.on("request", seen)

@@ -16,7 +16,8 @@ class FrameClock(JSComponent):
 
     The server sets ``frame`` (with the ``step``, settings ``version`` and ``readout``
     it shows) after the frame's data; the page waits for the next paint, then sends the
-    frame number back as a message (see ``on_msg``): a message skips the parameter
+    frame number back as a message (see ``on_msg``), and ``{"visible": bool}`` when its
+    browser tab is hidden or shown: a message skips the parameter
     machinery (and Panel's 50 ms batching delay) that a property change goes through.
     ``window.gan2d`` keeps paint times for tests and the frame-rate benchmark."""
 
@@ -80,6 +81,15 @@ class FrameClock(JSComponent):
       model.on("frame", onFrame);
       // the module loads asynchronously: a frame may have arrived before this render
       if (model.frame > 0) onFrame();
+      // a readout that changes with no frame (the tab hidden, say) shows at once
+      model.on("readout", () => {
+        if (el.innerHTML !== model.readout) el.innerHTML = model.readout;
+      });
+      // a hidden browser tab stops its run (and a shown one starts it again)
+      const visibility = () =>
+        model.send_msg({ visible: document.visibilityState === "visible" });
+      document.addEventListener("visibilitychange", visibility);
+      if (document.visibilityState !== "visible") visibility();
       return el;
     }
     """

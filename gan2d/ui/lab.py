@@ -23,10 +23,13 @@ from gan2d.core.data import data_extent
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 from gan2d.ui.clock import FrameClock
+from gan2d.ui.limits import max_sessions
 from gan2d.ui.plots import LabPlots
+from gan2d.ui.scheduler import scheduler
 from gan2d.ui.session import LabRun
+from gan2d.ui.share import SHARES, Share
 from gan2d.ui.style import CSS, HEADER_STYLE, SIDEBAR_WIDTH
-from gan2d.ui.widgets import Notice, Transport, in_session
+from gan2d.ui.widgets import Notice, Transport, in_session, status_line
 
 TICK_MS = 100  # housekeeping; frames are pushed when ready or acknowledged
 URL_SETTLE_S = 0.3
@@ -93,6 +96,13 @@ class Lab(pn.viewable.Viewer):
     def __init__(self, query: dict[str, str] | None = None, **params):
         super().__init__(**params)
         parsed = ls.parse_query(query or {})
+        self.share: Share | None = None  # this lab's run, shared live
+        self.following = SHARES.get(parsed.follow) if parsed.follow else None
+        self._follow_number = 0
+        if self.following is not None:  # the teacher's settings, read only
+            teacher = self.following.settings
+            parsed.preset, parsed.speed = teacher.preset, teacher.speed
+            parsed.hide, parsed.config = list(teacher.hide), ls.settings_config(teacher)
         self.settings = ls.LabSettings(
             preset=parsed.preset,
             speed=parsed.speed,
@@ -110,6 +120,8 @@ class Lab(pn.viewable.Viewer):
         self._gone_since = None
         self.runner: LabRun | None = None  # made when the page connects
         self.on_first_frame = None  # called once the page has its first frame
+        self._last_frame = None
+        self._hidden = False
 
         self.plots = LabPlots(extent=data_extent(self.config))
         self.notice = Notice()
@@ -120,6 +132,13 @@ class Lab(pn.viewable.Viewer):
                 f"- {html.escape(w)}" for w in parsed.warnings
             )
             self.url_alert.visible = True
+        if parsed.follow and self.following is None:
+            self.notice.show(
+                "warning",
+                f"No live run has the code {parsed.follow}: it may have ended. This is a "
+                "lab of your own.",
+            )
+        self._set_read_only(self.following is not None)
 
         self.settings.param.watch(self.notice.guard(self._on_settings), list(SPECS))
         self.settings.param.watch(self.notice.guard(self._on_preset), ["preset"])
@@ -155,6 +174,13 @@ class Lab(pn.viewable.Viewer):
             speed=self.speed_slider,
         )
         self.clock = FrameClock(readout=self._readout_html(None), stylesheets=[CSS])
+        self.share_button = pn.widgets.Button(label="Share live", width=110, align="center")
+        self.share_button.on_click(lambda e: self.notice.guard(self._share_live)())
+        self.share_line = status_line("", css_classes=["gan2d-status"], visible=False)
+        self.mine_button = pn.widgets.Button(label="Make it mine", color="primary", width=140)
+        self.mine_button.on_click(lambda e: self._make_it_mine())
+        self.follow_line = status_line("", css_classes=["gan2d-status"])
+        self.follow_bar = pn.Row(self.follow_line, self.mine_button, visible=False)
 
     def _build_layout(self):
         self.explain = pn.pane.Markdown(
@@ -212,7 +238,13 @@ class Lab(pn.viewable.Viewer):
         )
         self.layout = pn.Column(
             header,
-            pn.Row(self.transport, self.explain, sizing_mode="stretch_width"),
+            self.follow_bar,
+            pn.Row(
+                self.transport,
+                self.share_button,
+                pn.Column(self.explain, self.share_line, sizing_mode="stretch_width"),
+                sizing_mode="stretch_width",
+            ),
             self.url_alert,
             self.notice.pane,
             self.diverged_box,
@@ -233,6 +265,21 @@ class Lab(pn.viewable.Viewer):
 
     def connect(self) -> None:
         self._doc = pn.state.curdoc
+        if self.following is not None:  # a follower costs frame delivery, no run
+            self.following.watch(self._frame_ready)
+            if in_session():
+                self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS)
+            return
+        open_labs, limit = scheduler().count(LabRun), max_sessions()
+        if open_labs >= limit:
+            self.notice.show(
+                "danger",
+                f"This server is full: it holds {open_labs} labs, its limit. Try again in a "
+                "minute (a closed tab frees its place), or ask whoever runs the server to "
+                "raise GAN2D_MAX_SESSIONS.",
+            )
+            self.transport.disable()
+            return
         self.runner = LabRun(self.config, self.settings.speed, on_frame=self._frame_ready)
         if in_session():
             self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS)
@@ -241,6 +288,11 @@ class Lab(pn.viewable.Viewer):
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
+        if self.share is not None:
+            SHARES.end(self.share)  # its followers keep their last frame
+            self.share = None
+        if self.following is not None:
+            self.following.unwatch(self._frame_ready)
         if self.runner is not None:
             self.runner.close()
 
@@ -326,7 +378,20 @@ class Lab(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ frames
     def _on_ack(self, event):
-        if self.runner is not None and event.data == self._frame_no:
+        """A message from the page: the number of the frame it has painted, or
+        ``{"visible": bool}`` when its browser tab is hidden or shown."""
+        data = event.data
+        if self.runner is None and self.following is None:
+            return
+        if isinstance(data, dict):
+            if self.runner is None:
+                return
+            if "visible" in data:
+                self._hidden = not data["visible"]
+                self.runner.set_visible(not self._hidden)
+                self.clock.readout = self._readout_html(self._last_frame)
+            return
+        if data == self._frame_no:
             self._awaiting_ack = False
             self._push()
 
@@ -361,8 +426,13 @@ class Lab(pn.viewable.Viewer):
         if self._awaiting_ack and time.perf_counter() - self._sent_at > ACK_TIMEOUT_S:
             self._awaiting_ack = False  # a lost acknowledgement must not stall the run
         self._push()
-        self._sync_messages()
-        self._sync_play_button()
+        if self.following is not None:
+            self._sync_following()
+        elif self.runner is not None:
+            self._sync_messages()
+            self._sync_play_button()
+        if self.share is not None:
+            self._show_share()
         if (
             self._url_dirty_at is not None
             and time.perf_counter() - self._url_dirty_at > URL_SETTLE_S
@@ -370,14 +440,26 @@ class Lab(pn.viewable.Viewer):
             self._url_dirty_at = None
             self._write_url()
 
+    def _next_frame(self):
+        """The next frame to show: the run's, or the shared run's latest (a follower)."""
+        if self.following is not None:
+            got = self.following.latest(self._follow_number)
+            if got is None:
+                return None
+            self._follow_number, frame = got
+            self._follow_settings(frame)
+            return frame
+        return None if self.runner is None else self.runner.take_frame()
+
     def _push(self):
-        if self._awaiting_ack or self.runner is None:
+        if self._awaiting_ack:
             return
-        frame = self.runner.take_frame()
+        frame = self._next_frame()
         if frame is None:
             return
         visible = {k: k not in self.settings.hide for k in ls.PLOTS}
         self._frame_no += 1
+        self._last_frame = frame
         with pn.io.hold():
             self.plots.update(frame, visible)
             self.clock.param.update(
@@ -403,9 +485,108 @@ class Lab(pn.viewable.Viewer):
         elif self.notice.kind == "info":
             self.notice.show(None)
 
+    # ------------------------------------------------------------------ sharing
+    def _share_live(self) -> None:
+        """Share this lab's run live: a code and a link for followers."""
+        if self.runner is None:
+            raise ValueError("the lab has no run yet; wait for the first frame")
+        if self.share is None:
+            self.share = SHARES.new(self.runner, self.settings)
+            if self._last_frame is not None:  # a follower of a paused run sees it at once
+                self.share.publish(self._last_frame)
+        self._show_share()
+
+    def _show_share(self) -> None:
+        code = self.share.code
+        location = pn.state.location
+        base = "/app"
+        if location is not None and location.hostname:
+            port = f":{location.port}" if location.port else ""
+            base = f"{location.protocol}//{location.hostname}{port}{location.pathname}"
+        n = self.share.followers
+        self.share_line.value = html.escape(
+            f"Live: code {code}. Students open {base}?follow={code} ({n} following)"
+        )
+        self.share_line.visible = True
+        self.share_button.disabled = True
+
+    def _set_read_only(self, read_only: bool) -> None:
+        """A follower sees the teacher's settings and cannot change them."""
+        for widget in [*self.widgets.values(), self.preset_select, self.speed_slider]:
+            widget.disabled = read_only
+        self.plot_toggles.disabled = read_only
+        self.transport.disable(read_only)
+        self.share_button.visible = not read_only
+        self.follow_bar.visible = read_only
+        if read_only:
+            self.follow_line.value = html.escape(
+                f"Following the shared run {self.following.code}: read only. "
+                "Make it mine to continue it in a lab of your own."
+            )
+
+    def _follow_settings(self, frame) -> None:
+        """Show the teacher's preset, plots and settings as they change."""
+        teacher = self.following.settings
+        if teacher.preset != self.settings.preset:
+            self.settings.preset = teacher.preset
+        if list(teacher.hide) != self.settings.hide:
+            self.settings.hide = list(teacher.hide)
+        if frame.config != self.config:
+            self.settings.param.update(ls.config_values(frame.config))
+
+    def _sync_following(self) -> None:
+        if self.following.ended:
+            self.following.unwatch(self._frame_ready)
+            self.following = None
+            self.mine_button.disabled = True
+            self.follow_line.value = html.escape(
+                "The shared run has ended: its last frame stays. Open the page without "
+                "'?follow=' for a lab of your own."
+            )
+
+    def _make_it_mine(self) -> None:
+        """Copy the shared run (settings and weights) into a run of this page's own."""
+        if self.following is None:
+            return
+        self.mine_button.disabled = True
+        self.follow_line.value = "Copying the shared run..."
+        self.following.run.request_copy(self._receive_copy)
+
+    def _receive_copy(self, config, runs, state) -> None:
+        """From a worker: the copy is ready; the page's own loop takes it over."""
+        self._copy = (config, runs, state)
+        doc = self._doc
+        if doc is None:
+            self._become_own()
+            return
+        with contextlib.suppress(Exception):  # the session is closing
+            doc.add_next_tick_callback(self._become_own_on_loop)
+
+    def _become_own_on_loop(self) -> None:
+        with set_curdoc(self._doc):
+            self._become_own()
+
+    def _become_own(self) -> None:
+        config, runs, state = self._copy
+        self._copy = None
+        if self.following is not None:
+            self.following.unwatch(self._frame_ready)
+            self.following = None
+        self.settings.param.update(ls.config_values(config))
+        self.config = config
+        self._set_read_only(False)  # the run's notice says where it goes on from
+        self._awaiting_ack = False
+        self.runner = LabRun(
+            config, self.settings.speed, on_frame=self._frame_ready, start=(runs, state)
+        )
+        self._url_changed()
+
     # ------------------------------------------------------------------ text
     def _readout_html(self, frame) -> str:
         sep = '<span class="sep">|</span>'
+        if self._hidden:
+            step = 0 if frame is None else frame.step
+            return f'step <b class="gan2d-step">{step:,}</b>{sep}tab hidden: training paused'
         if frame is None:
             return f'step <b class="gan2d-step">0</b>{sep}press Play'
         parts = [f'step <b class="gan2d-step">{frame.step:,}</b>']
@@ -416,6 +597,9 @@ class Lab(pn.viewable.Viewer):
             parts.append(f"modes <b>{int(snap['live_modes'])}/{k}</b>")
             parts.append(f"HQ <b>{float(snap['live_hq']):.0f}%</b>")
         parts.append(f"W1 {float(snap['sliced_w1']):.3f} (sliced)")
+        others = scheduler().sharing(besides=self.runner)
+        if others > 0:
+            parts.append(f"sharing the server with {others} other run{'s' * (others > 1)}")
         return sep.join(parts)
 
     def _explain_text(self) -> str:
@@ -424,6 +608,8 @@ class Lab(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ URL
     def query(self) -> dict[str, str]:
+        if self.following is not None:
+            return {"follow": self.following.code}
         return ls.make_query(
             self.settings.preset, self.config, self.settings.speed, self.settings.hide
         )

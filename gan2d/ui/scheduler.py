@@ -17,9 +17,11 @@ import collections
 import logging
 import os
 import threading
+import time
 
 log = logging.getLogger("gan2d.app")
 WORKERS_ENV = "GAN2D_WORKERS"
+POLL_S = 0.05  # how often idle workers look again without being woken
 
 
 class Job:
@@ -76,20 +78,24 @@ class PageJob(Job):
         """Drop what the page no longer needs (called under the lock on close)."""
 
 
+def env_number(name: str, kind=int, minimum=1):
+    """A positive number from the environment, or None (unset or not valid: logged)."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = kind(raw)
+    except ValueError:
+        value = None
+    if value is None or value < minimum:
+        log.warning("gan2d: %s=%r is not a number >= %s; ignored", name, raw, minimum)
+        return None
+    return value
+
+
 def default_workers() -> int:
     """``GAN2D_WORKERS`` if set, else the number of cores."""
-    raw = os.environ.get(WORKERS_ENV, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value >= 1:
-            return value
-        log.warning(
-            "gan2d: %s=%r is not a positive whole number; using the cores", WORKERS_ENV, raw
-        )
-    return max(1, os.cpu_count() or 1)
+    return env_number(WORKERS_ENV) or max(1, os.cpu_count() or 1)
 
 
 class Scheduler:
@@ -102,6 +108,7 @@ class Scheduler:
         self._cond = threading.Condition()
         self._threads: list[threading.Thread] = []
         self._stopping = False
+        self._worked: dict[int, float] = {}  # job id -> when it last got a piece of work
 
     # ------------------------------------------------------------------ jobs
     def add(self, job: Job) -> None:
@@ -116,6 +123,7 @@ class Scheduler:
         with self._cond:
             if job in self._jobs:
                 self._jobs.remove(job)
+            self._worked.pop(id(job), None)
 
     def wake(self) -> None:
         """A job may have become due: let idle workers look."""
@@ -127,10 +135,18 @@ class Scheduler:
         with self._cond:
             return len(self._jobs)
 
-    def active(self) -> int:
-        """Jobs that are due or being worked on now (the load users share)."""
+    def count(self, kind: type) -> int:
+        """How many jobs of ``kind`` the pool holds (open lab sessions, say)."""
         with self._cond:
-            return sum(1 for j in self._jobs if id(j) in self._busy or j.due())
+            return sum(isinstance(j, kind) for j in self._jobs)
+
+    def sharing(self, window_s: float = 1.0, besides: Job | None = None) -> int:
+        """How many jobs (``besides`` one) got work in the last ``window_s`` seconds: the
+        runs that share the machine now (a paused or hidden one does not count)."""
+        now = time.monotonic()
+        skip = id(besides) if besides is not None else None
+        with self._cond:
+            return sum(1 for j, t in self._worked.items() if j != skip and now - t <= window_s)
 
     # ------------------------------------------------------------------ workers
     def shutdown(self, timeout: float = 10.0) -> None:
@@ -167,9 +183,11 @@ class Scheduler:
                 while job is None:
                     if self._stopping:
                         return
-                    self._cond.wait(0.5)
+                    # short: a job may become due with time alone (a steps/s ceiling)
+                    self._cond.wait(POLL_S)
                     job = self._next()
                 self._busy.add(id(job))
+                self._worked[id(job)] = time.monotonic()
             try:
                 job.work()
             except Exception as err:  # a job's failure must not stop the pool

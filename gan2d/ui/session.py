@@ -21,12 +21,14 @@ import time
 from collections.abc import Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from gan2d.core import data, metrics, snapshot
 from gan2d.core.config import LOG_LOSSES, Config, is_static
-from gan2d.core.runs import Runs, run_state, transition
+from gan2d.core.runs import Change, Runs, run_state, transition
 from gan2d.core.train import DIAGNOSTICS
+from gan2d.ui.limits import max_steps_per_s
 from gan2d.ui.scheduler import PageJob, Scheduler
 
 log = logging.getLogger("gan2d.app")
@@ -164,11 +166,16 @@ class LabRun(PageJob):
         speed: int,
         on_frame: Callable[[], None] | None = None,
         pool: Scheduler | None = None,
+        start: tuple | None = None,
     ):
-        """``on_frame()`` is called from a worker each time a frame is ready."""
+        """``on_frame()`` is called from a worker each time a frame is ready; ``start``
+        is a (Runs, state) to continue from (another run's copy) instead of the seed."""
         super().__init__(pool)
         self._pending: Config | None = config
         self._restart = True
+        self._start = start
+        self._listeners: list[Callable[[Frame], None]] = []
+        self._state_requests: list[Callable] = []
         self._speed = speed
         self._queued: list[str] = []
         self._frame: Frame | None = None
@@ -189,6 +196,9 @@ class LabRun(PageJob):
         self._curves = _Curves()
         self._last_w1_t = 0.0
         self._snap_key = jax.random.PRNGKey(0)
+        self._visible = True
+        self._steps_per_s_cap = max_steps_per_s()
+        self._not_before = 0.0  # with a ceiling: when the next chunk may start
         self._join()
 
     # ------------------------------------------------------------------ controls
@@ -236,6 +246,29 @@ class LabRun(PageJob):
         """Restart from the config's seed (also clears a divergence)."""
         return self.set_config(config, restart=True)
 
+    def listen(self, listener: Callable[[Frame], None]) -> None:
+        """Call ``listener(frame)`` with every frame the run makes (a live share)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def unlisten(self, listener: Callable[[Frame], None]) -> None:
+        with self._lock:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+    def request_copy(self, receive: Callable) -> None:
+        """Ask for a copy of the run as it is: ``receive(config, runs, state)`` is
+        called from a worker with a state of its own (training on does not touch it)."""
+        with self._lock:
+            self._state_requests.append(receive)
+        self._changed()
+
+    def set_visible(self, visible: bool) -> None:
+        """The page's tab is shown (or hidden: then the run costs nothing)."""
+        with self._lock:
+            self._visible = visible
+        self._changed()
+
     def _forget(self) -> None:
         self._frame = None
 
@@ -271,16 +304,30 @@ class LabRun(PageJob):
         with self._lock:
             if self._closed:
                 return False
+            if self._state_requests and self._state is not None:
+                return True  # a follower is waiting for a copy, even if this tab is hidden
+            if not self._visible:
+                return False  # a hidden tab: nothing to show, nothing to train
             if self._pending is not None:
                 return True
             if self.error:
                 return False  # until a reset brings a new config
             if self._dirty:
                 return self._frame is None
-            return self._playing or bool(self._queued)
+            if self._queued:
+                return True
+            return self._playing and time.monotonic() >= self._not_before
 
     def work(self) -> None:
         with self._lock:
+            requests, self._state_requests = self._state_requests, []
+        if requests and self._state is not None:
+            copy = jax.tree_util.tree_map(jnp.copy, self._state)
+            for receive in requests:
+                receive(self._config, self._runs, copy)
+            return
+        with self._lock:
+            self._state_requests = requests + self._state_requests  # none served yet
             pending, restart = self._pending, self._restart
             self._pending, self._restart = None, False
             version, playing, speed = self.version, self._playing, self._speed
@@ -311,7 +358,13 @@ class LabRun(PageJob):
         ):
             self._say("compile", "info", "Compiling the networks (a few seconds)…")
         old = self._config
-        change = transition(self._runs, self._state, [config], restart)
+        if self._start is not None:  # continue from another run's copy
+            runs, state = self._start
+            self._start = None
+            step = int(jax.device_get(state["step"][0]))
+            change = Change("restart", runs, state, f"This lab is yours now, from step {step:,}")
+        else:
+            change = transition(self._runs, self._state, [config], restart)
         self._runs, self._state, self._config = change.runs, change.state, config
         with self._lock:
             self.error = None
@@ -323,7 +376,10 @@ class LabRun(PageJob):
             with self._lock:
                 self.diverged = None
                 self._message("diverged", None)
-            notice = f"{change.reason} {config.seed}." if change.reason else None
+            notice = change.reason or None
+            if notice and notice.endswith("seed"):
+                notice += f" {config.seed}"
+            notice = notice and notice + "."
             self._say("run", "info" if notice else None, notice)
         elif change.kind == "adopt":
             self._scale_id += 1  # same networks; the critic's values may mean another thing
@@ -369,12 +425,18 @@ class LabRun(PageJob):
         )
         with self._lock:
             self._frame = frame
+            listeners = list(self._listeners)
         self._dirty = False
+        for listener in listeners:
+            listener(frame)
         if self._on_frame is not None:
             self._on_frame()
 
     def _train(self, mode: str, steps: int, version: int) -> None:
         """A frame's worth of steps (or one queued single step)."""
+        if self._steps_per_s_cap and mode == "both":
+            start = max(self._not_before, time.monotonic())
+            self._not_before = start + steps / self._steps_per_s_cap
         for n in chunk_plan(steps):
             if not self._runs.is_compiled(n, mode):
                 self._say("compile", "info", "Compiling this setting (a few seconds, once)…")

@@ -18,6 +18,7 @@ import param
 
 from gan2d.core.config import DATASETS, SPECS, Config
 from gan2d.presets import PRESETS, live_config
+from gan2d.ui.share import valid_code
 
 DEFAULT_PRESET = "wgan-gp"
 
@@ -153,6 +154,7 @@ class LabQuery:
     speed: int
     hide: list[str]
     warnings: list[str]
+    follow: str | None = None  # the code of a live shared run to watch
 
 
 def hide_names() -> set[str]:
@@ -164,6 +166,13 @@ def parse_query(args: dict[str, str]) -> LabQuery:
     warning that names it; the rest applies. Never raises."""
     warnings: list[str] = []
     args = {str(k): str(v) for k, v in args.items()}
+    follow = None
+    if "follow" in args:
+        raw = args.pop("follow")
+        if valid_code(raw):
+            follow = raw.strip().upper()
+        else:
+            warnings.append(f"follow={raw!r} is not a share code (6 letters and digits)")
     preset = args.pop("preset", DEFAULT_PRESET)
     if preset not in PRESETS:
         warnings.append(
@@ -209,7 +218,7 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             config = Config.from_dict({key: raw}, base=config)
         except ValueError as err:
             warnings.append(f"{err}; ignored")
-    return LabQuery(preset, config, speed, hide, warnings)
+    return LabQuery(preset, config, speed, hide, warnings, follow)
 
 
 def make_query(preset: str, config: Config, speed: int, hide: list[str]) -> dict[str, str]:

@@ -1,0 +1,116 @@
+"""Follow the teacher: a run shared live under a short code, watched read-only.
+
+The teacher's lab presses "Share live" and gets a code; ``/app?follow=CODE`` opens a
+follower: the same plots and settings, read-only, with the teacher's changes as they
+are made. The shared run is trained once: each frame it makes is published here, and
+every follower's page takes the latest one when it has painted its last (so a follower
+costs frame delivery only). A code gives read access to that run and nothing else;
+"Make it mine" asks the run for a *copy* of its state. When the teacher's page closes,
+the share ends and its followers keep their last frame.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+from dataclasses import dataclass, field
+
+ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud in a room
+CODE_LENGTH = 6
+CODE_PATTERN = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
+
+
+@dataclass
+class Share:
+    """One shared run: its latest frame, numbered, and what its page shows."""
+
+    code: str
+    run: object  # the teacher's LabRun
+    settings: object  # the teacher's LabSettings (preset, speed, hidden plots): read only
+    number: int = 0
+    frame: object = None
+    ended: bool = False
+    _watchers: list = field(default_factory=list, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def publish(self, frame) -> None:
+        """A new frame of the shared run (called by the run's worker); each follower is
+        told, and takes it when its page has painted the last one."""
+        with self._lock:
+            self.number += 1
+            self.frame = frame
+            watchers = list(self._watchers)
+        for notify in watchers:
+            notify()
+
+    def watch(self, notify) -> None:
+        """A follower: ``notify()`` is called (from a worker) on every new frame."""
+        with self._lock:
+            self._watchers.append(notify)
+
+    def unwatch(self, notify) -> None:
+        with self._lock:
+            if notify in self._watchers:
+                self._watchers.remove(notify)
+
+    @property
+    def followers(self) -> int:
+        with self._lock:
+            return len(self._watchers)
+
+    def latest(self, after: int):
+        """(number, frame) of the latest frame if newer than ``after``, else None."""
+        with self._lock:
+            if self.frame is None or self.number <= after:
+                return None
+            return self.number, self.frame
+
+
+class Shares:
+    """The live shares of this server process, by code."""
+
+    def __init__(self):
+        self._shares: dict[str, Share] = {}
+        self._lock = threading.Lock()
+
+    def new(self, run, settings) -> Share:
+        with self._lock:
+            code = _new_code(self._shares)
+            share = Share(code, run, settings)
+            self._shares[code] = share
+        run.listen(share.publish)
+        return share
+
+    def get(self, code: str) -> Share | None:
+        """The live share of ``code`` (any case), or None for a code that never existed
+        or whose run has ended."""
+        with self._lock:
+            share = self._shares.get(str(code).strip().upper())
+        return None if share is None or share.ended else share
+
+    def end(self, share: Share) -> None:
+        """The teacher's page has gone: followers are told once, and keep their frame."""
+        share.ended = True
+        share.run.unlisten(share.publish)
+        with self._lock:
+            self._shares.pop(share.code, None)
+        with share._lock:
+            watchers = list(share._watchers)
+        for notify in watchers:
+            notify()
+
+
+def _new_code(taken) -> str:
+    while True:
+        code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+        if code not in taken:
+            return code
+
+
+def valid_code(text: str) -> bool:
+    return bool(CODE_PATTERN.match(str(text).strip().upper()))
+
+
+#: the process-wide registry
+SHARES = Shares()

@@ -1,0 +1,110 @@
+"""Follow the teacher, without a browser: a follower sees the teacher's run read-only,
+its changes as they are made, and "Make it mine" continues that exact state in a run of
+the follower's own; a code that does not exist or has ended says so."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+from helpers import wait_until
+
+from gan2d.ui import settings as ls
+from gan2d.ui.lab import Lab
+from gan2d.ui.share import SHARES, valid_code
+
+TINY = {"loss": "ns", "width": "16", "depth": "1", "batch_size": "32"}
+
+
+def shown(lab: Lab) -> int:
+    """Push what is waiting and acknowledge it, as a page that paints at once."""
+    lab._push()
+    lab._on_ack(SimpleNamespace(data=lab._frame_no))
+    return lab._frame_no
+
+
+def teacher_with_share() -> Lab:
+    teacher = Lab(query=TINY)
+    teacher.connect()
+    wait_until(lambda: shown(teacher) >= 1)
+    teacher._share_live()
+    assert valid_code(teacher.share.code) and "follow=" in teacher.share_line.value
+    return teacher
+
+
+def test_a_follower_watches_the_teachers_run_read_only_and_sees_its_changes():
+    teacher = teacher_with_share()
+    follower = Lab(query={"follow": teacher.share.code.lower()})  # codes read aloud: any case
+    try:
+        follower.connect()
+        assert follower.following is teacher.share and follower.runner is None
+        assert follower.config == teacher.config
+        assert follower.widgets["loss"].disabled and follower.transport.toggle.disabled
+        assert not follower.share_button.visible and follower.follow_bar.visible
+        assert follower.query() == {"follow": teacher.share.code}
+        teacher.runner.play()
+        wait_until(lambda: shown(teacher) and teacher.share.number > 2)
+        wait_until(lambda: shown(follower) >= 2)
+        assert follower.clock.step > 0
+        assert teacher.share.followers == 1
+        # the teacher changes the loss: the follower's controls show it
+        teacher.settings.loss = "hinge"
+        wait_until(lambda: shown(teacher) and shown(follower) and follower.config.loss == "hinge")
+        assert follower.widgets["loss"].value == "hinge"
+        # what a follower does to its own controls never reaches the teacher's run
+        follower.settings.lr_d = 0.01
+        assert teacher.config.lr_d != 0.01
+    finally:
+        follower.close()
+        teacher.close()
+
+
+def test_make_it_mine_continues_the_exact_state_in_a_run_of_ones_own():
+    teacher = teacher_with_share()
+    follower = Lab(query={"follow": teacher.share.code})
+    try:
+        follower.connect()
+        teacher.runner.play()
+        wait_until(lambda: shown(teacher) and teacher.clock.step >= 20)
+        teacher.runner.pause()
+        wait_until(lambda: not teacher.runner.due())
+        shown(teacher)
+        step = teacher.runner._state["step"][0]
+        teacher_g = np.asarray(teacher.runner._state["g"][0]["w"])
+        follower._make_it_mine()
+        wait_until(lambda: follower.runner is not None)
+        assert follower.following is None and not follower.widgets["loss"].disabled
+        wait_until(lambda: (follower._tick(), f"step {int(step):,}" in follower.notice.text)[1])
+        assert "yours now" in follower.notice.text
+        wait_until(lambda: shown(follower) and follower.clock.step == int(step))
+        np.testing.assert_array_equal(np.asarray(follower.runner._state["g"][0]["w"]), teacher_g)
+        # its own now: it trains on while the teacher's run stays where it was
+        follower.runner.play()
+        wait_until(lambda: shown(follower) and follower.clock.step > int(step))
+        assert int(teacher.runner._state["step"][0]) == int(step)
+        assert "follow" not in follower.query()
+    finally:
+        follower.close()
+        teacher.close()
+
+
+def test_when_the_teacher_leaves_followers_are_told_and_keep_their_frame():
+    teacher = teacher_with_share()
+    code = teacher.share.code
+    follower = Lab(query={"follow": code})
+    follower.connect()
+    wait_until(lambda: shown(follower) >= 1)
+    teacher.close()
+    follower._tick()
+    assert follower.following is None and "has ended" in follower.follow_line.value
+    assert follower.mine_button.disabled and follower._last_frame is not None
+    late = Lab(query={"follow": code})  # the code is gone
+    assert late.following is None and "No live run has the code" in late.notice.text
+    follower.close()
+    late.close()
+
+
+def test_a_malformed_follow_code_is_a_warning_and_the_page_is_a_lab():
+    parsed = ls.parse_query({"follow": "../etc"})
+    assert parsed.follow is None and "not a share code" in parsed.warnings[0]
+    assert SHARES.get("ZZZZZZ") is None
