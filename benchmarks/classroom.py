@@ -7,26 +7,39 @@ Starts `panel serve app`, opens the sessions in one headless Chromium (a context
 so each is its own browser session), presses Play in each (with ``--followers``, only
 in the teacher's page, which shares its run live; the followers open its link) and for
 ``--seconds`` measures, per page, the frames it painted per second and, about every
-2 s in every page that trains, the time from a change of the critic's learning rate to
-the first painted frame made with it. It also counts requests to any other host,
+2 s in every page that trains (less often in a class of more than 8: four changes a
+second in all), the time from a change of the critic's learning rate to the first
+painted frame made with it. It also counts requests to any other host,
 pages refused ("server is full") and the server's tracebacks, and samples the server's
 memory: idle, at its peak, and after every page has closed.
 
-``--light`` (the default above 8 pages) makes each page a lighter client of the same
-protocol: the page receives every frame and acknowledges it after the browser's next
-animation frame, exactly as it does normally, but Bokeh does not draw the canvases.
-The server's work per frame is the same (the same data is sent, the same pacing holds);
-only the browser's painting, which on a 2-core machine would otherwise be most of the
-load, is left out. ``--full`` draws everything.
+``--clients`` says what a student's page is:
+
+- ``drawn`` (the default up to 8 pages): Chromium draws everything, as for a student;
+- ``light`` (the default above 8): Chromium receives every frame and acknowledges it
+  after the browser's next animation frame, exactly as it does normally, but Bokeh
+  does not draw the canvases;
+- ``wire``: no browser: ``wire_client.py`` speaks the page's websocket protocol (it
+  pulls the document, presses Play, acknowledges each frame, moves the slider) and
+  drops the frames' bytes. In a classroom each page runs on the student's machine; on
+  the benchmark's machine 30 browsers would take most of the cores for themselves.
+
+The server's work per frame is the same in every case (the same data is sent, the same
+pacing holds); ``server_ms_per_frame`` shows how close.
 
 One JSON line: sessions, followers, refused, min_fps, median_fps, follower_min_fps,
-follower_median_fps, p90_control_ms, offsite_requests, rss_idle_mb, rss_peak_mb,
-rss_after_close_mb, server_errors, machine.
+follower_median_fps, p90_control_ms, offsite_requests (pages in a browser only),
+rss_idle_mb, rss_peak_mb, rss_after_close_mb, server_errors, server_cores (how much of
+one core the server used while measuring), machine_cores (all processes, pages
+included), server_ms_per_frame (the server's CPU time per frame delivered to a page,
+training included), machine, and with ``--clients wire`` a timeline: the median frame
+rate and the server's memory for each minute (for a soak: ``--seconds 1800``).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -35,13 +48,34 @@ import threading
 import time
 
 from framerate import NUDGE_LR_D  # benchmarks/ is on the path when run as a script
+from wire_client import WireClient
 
-from gan2d.ui.browser import AppServer, chromium_missing, launch_chromium, record_offsite, rss_mb
+from gan2d.ui.browser import (
+    AppServer,
+    chromium_missing,
+    cpu_seconds,
+    launch_chromium,
+    machine_busy_seconds,
+    record_offsite,
+    rss_mb,
+)
 
 LOAD_MS = 600_000
 # a closed tab's run stops within seconds; Bokeh drops its session (and its document)
 # after --unused-session-lifetime (15 s) and its next check (every 17 s)
 SESSION_GONE_S = 40
+# a control change in every training page this often (2 s), but no more than four a
+# second in the whole class: a class of 30 moving sliders every 2 s measures the
+# settings changes more than the training
+CHANGE_EVERY_S = 2.0
+CLASS_CHANGES_PER_S = 4.0
+TIMELINE_S = 60.0  # with protocol clients, the frame rate and memory once a minute
+
+
+def change_every_s(trainers: int) -> float:
+    return max(CHANGE_EVERY_S, trainers / CLASS_CHANGES_PER_S)
+
+
 # skips Bokeh's canvas drawing after each plot's first paint (which the page needs to
 # finish loading); patches, the readout and the acknowledgement still run
 NO_PAINT = """
@@ -105,82 +139,175 @@ def _ready(page) -> bool:
     return page.get_by_text("server is full").count() == 0
 
 
-def _measure(pages, trainers, seconds: float) -> tuple[list[float], list[float]]:
-    """Frames per second per page, and control->frame latencies of the trainers."""
+class CpuWindow:
+    """CPU time of the server and of the whole machine from now until ``result``."""
+
+    def __init__(self, pid: int):
+        self.pid, self.t0 = pid, time.perf_counter()
+        self.server0, self.busy0 = cpu_seconds(pid), machine_busy_seconds()
+
+    def result(self, frames: float) -> dict:
+        wall = time.perf_counter() - self.t0
+        server = cpu_seconds(self.pid) - self.server0
+        return {
+            # how much of one core the server used, and of all cores the machine (pages too)
+            "server_cores": server / wall,
+            "machine_cores": (machine_busy_seconds() - self.busy0) / wall,
+            "server_ms_per_frame": 1000 * server / max(1.0, frames),
+        }
+
+
+def _measure(pages, trainers, seconds: float, pid: int) -> dict:
+    """Frames per second per page, control->frame latencies of the trainers, and the
+    CPU the server and the whole machine used meanwhile."""
     start = {id(p): (time.perf_counter(), p.evaluate("window.gan2d.frames")) for p in pages}
+    cpu = CpuWindow(pid)
     latencies, pending, up = [], [], True
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
         for page in trainers:
             pending.append((page, page.evaluate(NUDGE_LR_D, up)))
         up = not up
-        time.sleep(2.0)
+        time.sleep(change_every_s(len(trainers)))
         for page, mark in pending:
             if mark is not None:
                 latency = page.evaluate(LATENCY, mark)
                 latencies.append(float("inf") if latency is None else latency)
         pending = []
-    fps = []
+    fps, frames = [], 0
     for page in pages:
         t0, f0 = start[id(page)]
-        fps.append((page.evaluate("window.gan2d.frames") - f0) / (time.perf_counter() - t0))
-    return fps, latencies
+        n = page.evaluate("window.gan2d.frames") - f0
+        fps.append(n / (time.perf_counter() - t0))
+        frames += n
+    return {"fps": fps, "latencies": latencies, **cpu.result(frames)}
 
 
-def run(sessions: int, followers: int, seconds: float, light: bool) -> dict:
+def _browser_sessions(server, sessions: int, followers: int, seconds: float, light: bool):
+    """Measure with pages in one headless Chromium; returns (refused, measured, offsite)."""
     from playwright.sync_api import sync_playwright
 
-    server = AppServer()
     offsite: list[str] = []
+    here = server.url.rsplit("/", 1)[0] + "/"
+    with sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        opened = [_open(browser, server.url, light, offsite, here) for _ in range(sessions)]
+        refused = sum(not _ready(page) for _, page in opened)
+        pages = [page for _, page in opened]
+        for page in pages:
+            page.get_by_role("button", name="Play").click()
+        follower_pages = []
+        if followers:
+            teacher = pages[0]
+            teacher.get_by_role("button", name="Share live").click()
+            line = teacher.get_by_text("Live: code").inner_text()
+            code = line.split("code ")[1][:6]
+            for _ in range(followers):
+                opened.append(_open(browser, f"{server.url}?follow={code}", light, offsite, here))
+                follower_pages.append(opened[-1][1])
+            for page in follower_pages:
+                _ready(page)
+        measured = _measure(pages + follower_pages, pages, seconds, server.pid)
+        for context, _ in opened:
+            context.close()
+        browser.close()
+    return refused, measured, len(offsite)
+
+
+async def _wire_sessions(server, sessions: int, followers: int, seconds: float):
+    """Measure with protocol clients (no browser); returns (refused, measured, None)."""
+    clients = [WireClient(server.url) for _ in range(sessions)]
+    for client in clients:
+        await client.open()
+    await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in clients))
+    refused = sum(c.refused for c in clients)
+    for client in clients:
+        await client.press_play()
+    watchers = []
+    if followers:
+        code = await clients[0].share_live()
+        watchers = [WireClient(server.url, follow=code) for _ in range(followers)]
+        for client in watchers:
+            await client.open()
+        await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in watchers))
+    everyone = clients + watchers
+    t0, start = time.perf_counter(), [c.frames for c in everyone]
+    cpu = CpuWindow(server.pid)
+    latencies, up = [], True
+    timeline, mark_t, mark_frames = [], t0, list(start)
+    while time.perf_counter() - t0 < seconds:
+        now = time.perf_counter()
+        if now - mark_t >= TIMELINE_S:  # a soak: is the frame rate steady, memory flat?
+            frames = [c.frames for c in everyone]
+            rates = [(f - f0) / (now - mark_t) for f, f0 in zip(frames, mark_frames, strict=True)]
+            timeline.append(
+                {
+                    "t_s": round(now - t0),
+                    "median_fps": round(statistics.median(rates), 2),
+                    "rss_mb": round(rss_mb(server.pid)),
+                }  # fmt: skip
+            )
+            mark_t, mark_frames = now, frames
+        marks = [await c.nudge_lr_d(up) for c in clients]
+        up = not up
+        await asyncio.sleep(change_every_s(len(clients)))
+        for client, mark in zip(clients, marks, strict=True):
+            latency = client.latency_ms(*mark)
+            latencies.append(float("inf") if latency is None else latency)
+    wall = time.perf_counter() - t0
+    counts = [c.frames - f0 for c, f0 in zip(everyone, start, strict=True)]
+    measured = {"fps": [n / wall for n in counts], "latencies": latencies, "timeline": timeline}
+    measured.update(cpu.result(sum(counts)))
+    for client in everyone:
+        await client.close()
+    return refused, measured, None
+
+
+def _warm_visit(server) -> None:
+    """A first visit that plays, then leaves: the programs are compiled (they stay, for
+    everyone) and its session is gone, so the server is idle as a class would find it."""
+
+    async def visit():
+        client = WireClient(server.url)
+        await client.open()
+        await asyncio.wait_for(client.ready.wait(), LOAD_MS / 1000)
+        await client.press_play()
+        while client.step < 50:
+            await asyncio.sleep(0.1)
+        await client.close()
+
+    asyncio.run(visit())
+    time.sleep(SESSION_GONE_S)
+
+
+def run(sessions: int, followers: int, seconds: float, clients: str) -> dict:
+    server = AppServer()
     try:
         server.wait_ready()
-        here = server.url.rsplit("/", 1)[0] + "/"
-        with sync_playwright() as pw:
-            browser = launch_chromium(pw)
-            # idle = the server after a first visit has come and gone: its programs are
-            # compiled (they stay, for everyone), no session is open
-            context, page = _open(browser, server.url, light, offsite, here)
-            _ready(page)
-            page.get_by_role("button", name="Play").click()
-            page.wait_for_function("window.gan2d.step >= 50", timeout=LOAD_MS)
-            context.close()
-            time.sleep(SESSION_GONE_S)
-            rss_idle = rss_mb(server.pid)
-            memory = Memory(server.pid)
-            opened = [_open(browser, server.url, light, offsite, here) for _ in range(sessions)]
-            refused = sum(not _ready(page) for _, page in opened)
-            pages = [page for _, page in opened]
-            for page in pages:
-                page.get_by_role("button", name="Play").click()
-            follower_pages = []
-            if followers:
-                teacher = pages[0]
-                teacher.get_by_role("button", name="Share live").click()
-                line = teacher.get_by_text("Live: code").inner_text()
-                code = line.split("code ")[1][:6]
-                for _ in range(followers):
-                    opened.append(
-                        _open(browser, f"{server.url}?follow={code}", light, offsite, here)
-                    )
-                    follower_pages.append(opened[-1][1])
-                for page in follower_pages:
-                    _ready(page)
-            fps, latencies = _measure(pages + follower_pages, pages, seconds)
-            for context, _ in opened:
-                context.close()
-            browser.close()
+        _warm_visit(server)
+        rss_idle = rss_mb(server.pid)
+        memory = Memory(server.pid)
+        if clients == "wire":
+            refused, measured, offsite = asyncio.run(
+                _wire_sessions(server, sessions, followers, seconds)
+            )
+        else:
+            refused, measured, offsite = _browser_sessions(
+                server, sessions, followers, seconds, light=clients == "light"
+            )
         time.sleep(SESSION_GONE_S)
         rss_after = rss_mb(server.pid)
         memory.stop()
         errors = server.output().count("Traceback")
     finally:
         server.stop()
+    fps, latencies = measured["fps"], measured["latencies"]
     own, follow = fps[:sessions], fps[sessions:]
     finite = sorted(x for x in latencies if x != float("inf"))
     return {
         "sessions": sessions,
         "followers": followers,
-        "light_clients": light,
+        "clients": clients,
         "seconds": seconds,
         "refused": refused,
         "min_fps": round(min(own), 2),
@@ -190,12 +317,16 @@ def run(sessions: int, followers: int, seconds: float, light: bool) -> dict:
         "p90_control_ms": round(finite[int(0.9 * (len(finite) - 1))], 1) if finite else None,
         "control_changes": len(latencies),
         "changes_without_frame": len(latencies) - len(finite),
-        "offsite_requests": len(offsite),
+        "offsite_requests": offsite,
         "rss_idle_mb": round(rss_idle),
         "rss_peak_mb": round(memory.peak),
         "rss_after_close_mb": round(rss_after),
         "server_errors": errors,
+        "server_cores": round(measured["server_cores"], 2),
+        "machine_cores": round(measured["machine_cores"], 2),
+        "server_ms_per_frame": round(measured["server_ms_per_frame"], 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "timeline": measured.get("timeline") or None,
     }
 
 
@@ -204,18 +335,21 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8, help="pages that train")
     parser.add_argument("--followers", type=int, default=0, help="pages that follow page 1")
     parser.add_argument("--seconds", type=float, default=60.0)
-    paint = parser.add_mutually_exclusive_group()
-    paint.add_argument("--light", action="store_true", help="pages do not draw (default > 8)")
-    paint.add_argument("--full", action="store_true", help="pages draw everything")
+    parser.add_argument(
+        "--clients",
+        choices=("drawn", "light", "wire"),
+        help="pages that draw, that do not draw, or protocol clients (default: drawn up to "
+        "8 pages, else light)",
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
     if args.sessions < 1 or args.followers < 0 or args.seconds <= 0:
         parser.error("--sessions >= 1, --followers >= 0, --seconds > 0")
+    clients = args.clients or ("drawn" if args.sessions + args.followers <= 8 else "light")
     missing = chromium_missing()
-    if missing:
+    if missing and clients != "wire":
         raise SystemExit(missing)
-    light = args.light or (not args.full and args.sessions + args.followers > 8)
-    result = run(args.sessions, args.followers, args.seconds, light)
+    result = run(args.sessions, args.followers, args.seconds, clients)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

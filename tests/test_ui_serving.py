@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.client
+import sys
 import urllib.parse
 
 from gan2d.ui import limits
-from gan2d.ui.browser import AppServer
+from gan2d.ui.browser import ROOT, AppServer, rss_mb
 
 
 def _cookies(response) -> str:
@@ -64,3 +66,70 @@ def test_panels_admin_page_is_served_beside_the_app():
         assert response.status == 200 and b"admin" in response.read().lower()
     finally:
         server.stop()
+
+
+def test_the_classroom_benchmarks_protocol_client_trains_follows_and_changes(app_server):
+    """``benchmarks/wire_client.py`` stands in for a student's page in the classroom
+    benchmark: it must get a lab, train, follow a shared run and see its own change."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from wire_client import WireClient
+
+    async def scenario():
+        teacher = WireClient(app_server.url)
+        await teacher.open()
+        await asyncio.wait_for(teacher.ready.wait(), 120)
+        assert not teacher.refused and teacher.step == 0
+        await teacher.press_play()
+        code = await teacher.share_live()
+        student = WireClient(app_server.url, follow=code)
+        await student.open()
+        await asyncio.wait_for(student.ready.wait(), 120)
+        before, t0 = await teacher.nudge_lr_d(up=True)
+        for _ in range(600):  # up to 60 s on a busy machine
+            if teacher.latency_ms(before, t0) is not None and student.step > 20:
+                break
+            await asyncio.sleep(0.1)
+        assert teacher.latency_ms(before, t0) is not None, "no frame with the new setting"
+        assert student.step > 20 and student.frames > 1  # the follower sees training
+        for client in (teacher, student):
+            await client.close()
+
+    asyncio.run(scenario())
+    assert "Traceback" not in app_server.output()
+
+
+def test_forty_sessions_opened_and_closed_leave_the_server_serving(app_server):
+    """Forty students come and go (ten at a time): the next one still gets a lab that
+    trains, no closed session keeps training, and the server's memory stays bounded."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from wire_client import WireClient
+
+    idle_mb = rss_mb(app_server.pid)
+
+    async def scenario():
+        for _ in range(4):
+            batch = [WireClient(app_server.url) for _ in range(10)]
+            for client in batch:
+                await client.open()
+            await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), 120) for c in batch))
+            assert not any(c.refused for c in batch)
+            for client in batch:
+                await client.press_play()
+            for client in batch:
+                await client.close()
+        last = WireClient(app_server.url)
+        await last.open()
+        await asyncio.wait_for(last.ready.wait(), 120)
+        await last.press_play()
+        # the closed sessions' runs stop: soon this lab shares the server with nobody
+        for _ in range(600):
+            if last.step > 0 and "sharing" not in last.readout:
+                break
+            await asyncio.sleep(0.1)
+        assert last.step > 0 and not last.refused
+        assert "sharing" not in last.readout, last.readout
+        await last.close()
+
+    asyncio.run(scenario())
+    assert rss_mb(app_server.pid) < 2 * idle_mb
+    assert "Traceback" not in app_server.output()

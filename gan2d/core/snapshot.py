@@ -116,8 +116,9 @@ def take(runs: Runs, state, key, extent: float, res: Resolution = Resolution()) 
 
     Every run is drawn with the same ``key`` and view ``extent``; the host metrics
     (``add_host_metrics``) are added."""
-    keys = jnp.broadcast_to(jnp.asarray(key, jnp.uint32), (runs.padded, 2))
-    extents = jnp.full((runs.padded,), extent, jnp.float32)
+    # built with numpy: eager jax.numpy calls cost a dispatch each, every frame
+    keys = np.broadcast_to(np.asarray(key, np.uint32), (runs.padded, 2))
+    extents = np.full((runs.padded,), extent, np.float32)
     args = jax.device_put((keys, extents), runs.sharding)
     host = jax.device_get(_program(runs, res)(state, *args))
     return [

@@ -31,7 +31,7 @@ from gan2d.ui.share import SHARES, Share
 from gan2d.ui.style import CSS, HEADER_STYLE, SIDEBAR_WIDTH
 from gan2d.ui.widgets import Notice, Transport, in_session, status_line
 
-TICK_MS = 100  # housekeeping; frames are pushed when ready or acknowledged
+TICK_MS = 250  # housekeeping (a class has one per page); frames go when ready or acknowledged
 URL_SETTLE_S = 0.3
 ACK_TIMEOUT_S = 3.0
 GONE_S = 2.0  # a tab without a connection this long is closed: its run stops

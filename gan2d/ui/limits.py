@@ -4,7 +4,9 @@
 - ``GAN2D_MAX_SESSIONS``: open lab sessions before a new one is told the server is
   full (default: half the host memory available at start, over ``SESSION_MB``);
 - ``GAN2D_MAX_STEPS_PER_S``: a ceiling on each session's training steps per second, so
-  that a few fast labs cannot slow everyone (default: none).
+  that a few fast labs cannot slow everyone (default: none);
+- ``GAN2D_ROUTE``: this process's letter when several serve one class behind a proxy
+  (its share codes start with it; see ``gan2d.ui.share.route``).
 """
 
 from __future__ import annotations

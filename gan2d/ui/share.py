@@ -11,6 +11,8 @@ the share ends and its followers keep their last frame.
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 import secrets
 import threading
@@ -19,6 +21,10 @@ from dataclasses import dataclass, field
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud in a room
 CODE_LENGTH = 6
 CODE_PATTERN = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
+#: several server processes behind a proxy: each has a letter, and its codes start with
+#: it, so that the proxy sends a follow link to the process that runs the shared run
+ROUTE_ENV = "GAN2D_ROUTE"
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -101,9 +107,19 @@ class Shares:
             notify()
 
 
+def route() -> str:
+    """This process's letter (``GAN2D_ROUTE``), or "" when it is the only process."""
+    raw = os.environ.get(ROUTE_ENV, "").strip().upper()
+    if raw and not (len(raw) == 1 and raw in ALPHABET):
+        log.warning("%s=%r is not one letter of %s: ignored", ROUTE_ENV, raw, ALPHABET)
+        return ""
+    return raw
+
+
 def _new_code(taken) -> str:
+    prefix = route()
     while True:
-        code = "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
+        code = prefix + "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH - len(prefix)))
         if code not in taken:
             return code
 
