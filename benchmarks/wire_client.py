@@ -129,6 +129,8 @@ class WireClient:
         return header, content
 
     async def _frame(self):
+        if self._ws is None:  # closed by this client meanwhile
+            raise ConnectionError("the websocket is closed")
         part = await self._ws.read_message()
         if part is None:
             raise ConnectionError("the server closed the websocket")

@@ -153,3 +153,32 @@ def test_a_hidden_tab_says_so_in_the_readout():
         assert "hidden" not in lab.clock.readout
     finally:
         lab.close()
+
+
+def test_a_closed_lab_and_its_run_are_freed():
+    """A student's tab closes: nothing of the server (the pool, the shares, the frame
+    listeners) keeps the lab, its run or their frames alive."""
+    import gc
+    import weakref
+
+    pool = Scheduler(workers=1)
+
+    def play_share_and_close() -> list:
+        lab = Lab(query={"loss": "ns", "width": "16", "depth": "1", "batch_size": "32"})
+        lab.runner = LabRun(lab.config, lab.settings.speed, pool=pool)
+        lab.runner.play()
+        wait_until(lambda: lab.runner._frame is not None)
+        lab._push()
+        lab._share_live()  # a shared run too: its share must not hold it either
+        lab._on_ack(SimpleNamespace(data=1))
+        refs = [weakref.ref(lab), weakref.ref(lab.runner), weakref.ref(lab._last_frame)]
+        lab.close()
+        return refs
+
+    try:
+        refs = play_share_and_close()
+        wait_until(lambda: pool.jobs == 0 and pool.working == 0)  # its last piece ends
+        gc.collect()
+        assert [r() is None for r in refs] == [True, True, True]
+    finally:
+        pool.shutdown()

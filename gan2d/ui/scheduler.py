@@ -135,6 +135,12 @@ class Scheduler:
         with self._cond:
             return len(self._jobs)
 
+    @property
+    def working(self) -> int:
+        """Pieces of work running now (a removed job's last one may still be)."""
+        with self._cond:
+            return len(self._busy)
+
     def count(self, kind: type) -> int:
         """How many jobs of ``kind`` the pool holds (open lab sessions, say)."""
         with self._cond:
