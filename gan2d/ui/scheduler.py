@@ -13,6 +13,7 @@ Jobs must not hold their own lock while calling ``Scheduler.wake`` (the schedule
 
 from __future__ import annotations
 
+import abc
 import collections
 import logging
 import os
@@ -24,21 +25,23 @@ WORKERS_ENV = "GAN2D_WORKERS"
 POLL_S = 0.05  # how often idle workers look again without being woken
 
 
-class Job:
-    """A unit of schedulable work; subclasses implement ``due`` and ``work``."""
+class Job(abc.ABC):
+    """A unit of schedulable work: what the pool asks of a lab, a Compare tab or a sweep."""
 
     name = "job"
 
+    @abc.abstractmethod
     def due(self) -> bool:
         """Whether ``work()`` has something to do now (cheap; called often)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def work(self) -> None:
         """Do one small piece of work (on a worker thread)."""
-        raise NotImplementedError
 
     def failed(self, error: BaseException) -> None:
-        """``work()`` raised ``error``: stop and tell the user (default: log only)."""
+        """``work()`` raised ``error``: stop and tell the user. The pool has logged it;
+        a job with a page to tell overrides this."""
+        del error  # nothing more to do by default
 
 
 class PageJob(Job):
