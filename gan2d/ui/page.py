@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import sys
 import threading
 import time
 
@@ -81,7 +79,6 @@ def _quiet_closed_sockets(loop, context):
 def on_server_loaded(server_context) -> None:
     """Bokeh's hook, run once when ``panel serve`` starts."""
     asyncio.get_event_loop().set_exception_handler(_quiet_closed_sockets)
-    sys.setswitchinterval(float(os.environ.get("GAN2D_SWITCH_S", "0.005")))
     warm_default()
 
 
