@@ -366,9 +366,11 @@ class LabRun(PageJob):
             runs, state = self._start
             self._start = None
             step = int(jax.device_get(state["step"][0]))
-            change = Change("restart", runs, state, f"This lab is yours now, from step {step:,}")
+            change = Change("restart", runs, state, "")
+            notice = f"This lab is yours now, from step {step:,}."
         else:
             change = transition(self._runs, self._state, [config], restart)
+            notice = f"{change.reason} {config.seed}." if change.reason else None
         self._runs, self._state, self._config = change.runs, change.state, config
         with self._lock:
             self.error = None
@@ -380,10 +382,6 @@ class LabRun(PageJob):
             with self._lock:
                 self.diverged = None
                 self._message("diverged", None)
-            notice = change.reason or None
-            if notice and notice.endswith("seed"):
-                notice += f" {config.seed}"
-            notice = notice and notice + "."
             self._say("run", "info" if notice else None, notice)
         elif change.kind == "adopt":
             self._scale_id += 1  # same networks; the critic's values may mean another thing
