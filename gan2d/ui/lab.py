@@ -291,8 +291,7 @@ class Lab(pn.viewable.Viewer):
         if self.share is not None:
             SHARES.end(self.share)  # its followers keep their last frame
             self.share = None
-        if self.following is not None:
-            self.following.unwatch(self._frame_ready)
+        self._stop_following()
         if self.runner is not None:
             self.runner.close()
 
@@ -534,10 +533,14 @@ class Lab(pn.viewable.Viewer):
         if frame.config != self.config:
             self.settings.param.update(ls.config_values(frame.config))
 
-    def _sync_following(self) -> None:
-        if self.following.ended:
+    def _stop_following(self) -> None:
+        if self.following is not None:
             self.following.unwatch(self._frame_ready)
             self.following = None
+
+    def _sync_following(self) -> None:
+        if self.following.ended:
+            self._stop_following()
             self.mine_button.disabled = True
             self.follow_line.value = html.escape(
                 "The shared run has ended: its last frame stays. Open the page without "
@@ -569,9 +572,7 @@ class Lab(pn.viewable.Viewer):
     def _become_own(self) -> None:
         config, runs, state = self._copy
         self._copy = None
-        if self.following is not None:
-            self.following.unwatch(self._frame_ready)
-            self.following = None
+        self._stop_following()
         self.settings.param.update(ls.config_values(config))
         self.config = config
         self._set_read_only(False)  # the run's notice says where it goes on from

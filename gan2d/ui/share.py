@@ -46,6 +46,16 @@ class Share:
         with self._lock:
             self.number += 1
             self.frame = frame
+        self._notify()
+
+    def end(self) -> None:
+        """The run is no longer shared: its followers are told once, keeping their frame."""
+        self.ended = True
+        self.run.unlisten(self.publish)
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._lock:
             watchers = list(self._watchers)
         for notify in watchers:
             notify()
@@ -96,15 +106,10 @@ class Shares:
         return None if share is None or share.ended else share
 
     def end(self, share: Share) -> None:
-        """The teacher's page has gone: followers are told once, and keep their frame."""
-        share.ended = True
-        share.run.unlisten(share.publish)
+        """The teacher's page has gone: its code is freed and its followers told."""
         with self._lock:
             self._shares.pop(share.code, None)
-        with share._lock:
-            watchers = list(share._watchers)
-        for notify in watchers:
-            notify()
+        share.end()
 
 
 def route() -> str:
