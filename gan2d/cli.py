@@ -44,8 +44,12 @@ def emit(result: dict) -> None:
     print(json.dumps(_json_safe(result)), flush=True)
 
 
-def config_from_args(preset: str | None, sets: list[str], seed: int | None) -> Config:
-    base = get_preset(preset).config if preset else Config()
+def config_from_args(
+    preset: str | None, sets: list[str], seed: int | None, base: Config | None = None
+) -> Config:
+    """``--set`` and ``--seed`` on top of ``base``, else the preset, else the defaults."""
+    if base is None:
+        base = get_preset(preset).config if preset else Config()
     overrides = parse_sets(sets or [])
     if seed is not None:
         overrides["seed"] = str(seed)
@@ -55,11 +59,13 @@ def config_from_args(preset: str | None, sets: list[str], seed: int | None) -> C
 # ---------------------------------------------------------------- subcommands
 
 
-def steps_from_args(args) -> int:
-    """``--steps``, else the preset's own step count, else 5000."""
+def steps_from_args(args, preset: str | None = None) -> int:
+    """``--steps``, else the preset's own step count, else 5000. ``preset``: the one a
+    config file names, when ``--preset`` is not given."""
     steps = args.steps
+    preset = args.preset or preset
     if steps is None:
-        steps = get_preset(args.preset).steps if args.preset else 5000
+        steps = PRESETS[preset].steps if preset in PRESETS else 5000
     if steps < 1:
         raise UsageError(f"--steps={steps} must be at least 1")
     return steps
@@ -75,22 +81,32 @@ def cmd_presets(args) -> None:
 
 
 def cmd_train(args) -> None:
+    from gan2d.core import runfile
     from gan2d.core.evaluate import evaluate
     from gan2d.core.runs import train_run
 
-    config = config_from_args(args.preset, args.set, args.seed)
-    steps = steps_from_args(args)
-    if args.out:
-        _check_writable(args.out)
-    run = train_run(config, steps)
-    samples, real, result = evaluate(config, run.state)
+    if args.preset and args.config:
+        raise UsageError("give --preset or --config, not both: each names the base config")
+    base, preset = (None, args.preset)
+    if args.config:
+        base, preset = load_config(args.config)
+    config = config_from_args(preset, args.set, args.seed, base=base)
+    steps = steps_from_args(args, preset)
+    for flag in ("out", "save_config", "save_weights"):
+        if getattr(args, flag):
+            _check_writable(getattr(args, flag), "--" + flag.replace("_", "-"))
+    init_state = load_weights(args.init, config, "--init") if args.init else None
+    run = train_run(config, steps, init_state=init_state)
+    samples, real, result = evaluate(config, run.state, w1=args.w1)
     out = {
-        "preset": args.preset,
+        "preset": preset,
         "steps": steps,
+        "start_step": int(run.state["step"]) - steps,
         "seconds": round(run.seconds, 3),
         "compile_seconds": round(run.compile_seconds, 3),
         "steps_per_s": round(run.steps_per_s, 1),
         **result,
+        "w1_kind": args.w1,
         "final_d_loss": float(run.history["d_loss"][-1]),
         "final_g_loss": float(run.history["g_loss"][-1]),
         "seed": config.seed,
@@ -105,16 +121,95 @@ def cmd_train(args) -> None:
             **{f"history_{k}": v for k, v in run.history.items()},
         )
         out["out"] = args.out
+    if args.save_config:
+        _write(args.save_config, "--save-config", runfile.config_json(config, preset).encode())
+        out["config_file"] = args.save_config
+    if args.save_weights:
+        _write(args.save_weights, "--save-weights", runfile.weights_npz(config, run.state, preset))
+        out["weights_file"] = args.save_weights
     emit(out)
 
 
-def _check_writable(path: str) -> None:
+def _check_writable(path: str, flag: str = "--out") -> None:
+    if Path(path).is_dir():
+        raise UsageError(f"{flag} {path}: is a folder, not a file")
     parent = Path(path).resolve().parent
     if not parent.is_dir():
-        raise UsageError(f"--out {path}: folder {parent} does not exist")
+        raise UsageError(f"{flag} {path}: folder {parent} does not exist")
+
+
+def _write(path: str, flag: str, content: bytes) -> None:
+    try:
+        Path(path).write_bytes(content)
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot be written ({err.strerror})") from None
+
+
+def _read(path: str, flag: str, limit: int | None = None) -> bytes:
+    """The bytes of the file ``flag`` names; ``UsageError`` if it is missing, unreadable
+    or over ``limit`` bytes."""
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"{flag} {path}: no such file")
+    try:
+        size = file.stat().st_size
+        if limit is not None and size > limit:
+            raise UsageError(f"{flag} {path}: {size:,} bytes, over the limit of {limit:,} bytes")
+        return file.read_bytes()
+    except OSError as err:
+        raise UsageError(f"{flag} {path}: cannot be read ({err.strerror})") from None
+
+
+def load_config(path: str, flag: str = "--config") -> tuple[Config, str | None]:
+    """The config and preset name in the config file at ``path``."""
+    from gan2d.core import runfile
+
+    raw = _read(path, flag, runfile.MAX_CONFIG_BYTES)
+    return runfile.config_from_json(raw, name=f"{flag} {path}")
+
+
+def load_weights(path: str, config: Config, flag: str):
+    """One run's state from the weights file at ``path``, for ``config``."""
+    from gan2d.core import runfile
+
+    return runfile.state_from_npz(_read(path, flag), config, name=f"{flag} {path}")
 
 
 def cmd_eval(args) -> None:
+    if args.config or args.weights:
+        if args.samples or args.dataset:
+            raise UsageError(
+                "give --samples FILE.npy --dataset NAME, or --config FILE.json "
+                "--weights FILE.npz, not both"
+            )
+        if not (args.config and args.weights):
+            raise UsageError("eval needs both --config FILE.json and --weights FILE.npz")
+        eval_weights(args)
+    elif args.samples and args.dataset:
+        if args.w1 != "exact":
+            raise UsageError("--w1 sliced applies to --config/--weights; samples get the exact W1")
+        eval_samples(args)
+    else:
+        raise UsageError(
+            "eval needs --samples FILE.npy --dataset NAME, or --config FILE.json --weights FILE.npz"
+        )
+
+
+def eval_weights(args) -> None:
+    """The protocol metrics of the generator in a weights file."""
+    from gan2d.core.evaluate import evaluate
+
+    base, preset = load_config(args.config)
+    config = config_from_args(preset, args.set, None, base=base)
+    state = load_weights(args.weights, config, "--weights")
+    result = evaluate(config, state, w1=args.w1).metrics
+    out = {"preset": preset, "step": int(state["step"]), **result, "w1_kind": args.w1}
+    out["seed"] = config.seed
+    emit({**out, "config": config.to_dict(only_changed=True)})
+
+
+def eval_samples(args) -> None:
+    """The protocol metrics of saved samples."""
     from gan2d.core import data, metrics
     from gan2d.core.evaluate import protocol_real
 
@@ -241,11 +336,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int)
     p.add_argument("--seed", type=int)
     p.add_argument("--out", metavar="RUN.npz")
+    p.add_argument("--config", metavar="FILE.json", help="base config (instead of a preset)")
+    p.add_argument("--init", metavar="WEIGHTS.npz", help="train on from this state")
+    p.add_argument("--save-config", metavar="FILE.json", help="write the config file")
+    p.add_argument("--save-weights", metavar="FILE.npz", help="write the final state")
+    p.add_argument("--w1", choices=["exact", "sliced"], default="exact")
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("eval", help="protocol metrics of saved samples")
-    p.add_argument("--samples", required=True, metavar="FILE.npy")
-    p.add_argument("--dataset", required=True, choices=["ring8", "grid25"])
+    p = sub.add_parser("eval", help="protocol metrics of saved samples or saved weights")
+    p.add_argument("--samples", metavar="FILE.npy")
+    p.add_argument("--dataset", choices=["ring8", "grid25"])
+    p.add_argument("--config", metavar="FILE.json")
+    p.add_argument("--weights", metavar="FILE.npz")
+    p.add_argument("--w1", choices=["exact", "sliced"], default="exact")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
     p.set_defaults(func=cmd_eval)
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import jax
 import numpy as np
 import pytest
 
@@ -172,3 +173,87 @@ def test_custom_csv_dataset_trains_from_the_cli(tmp_path):
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert "modes" not in report and report["w1"] > 0
+
+
+# ---------------------------------------------------------------------- run files
+
+SMALL = ["--set", "width=16", "--set", "depth=1", "--set", "batch_size=32", "--w1", "sliced"]
+
+
+def test_train_goes_on_from_saved_weights_as_if_it_never_stopped(tmp_path):
+    config, first_w = str(tmp_path / "run.json"), str(tmp_path / "first.npz")
+    on_w, straight_w = str(tmp_path / "on.npz"), str(tmp_path / "straight.npz")
+    first = gan2d(
+        "train", "--preset", "ns-gan", *SMALL, "--seed", "2", "--steps", "15",
+        "--save-config", config, "--save-weights", first_w,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["config_file"] == config
+    on = gan2d(
+        "train", "--config", config, "--init", first_w, "--steps", "10", "--w1", "sliced",
+        "--save-weights", on_w,
+    )  # fmt: skip
+    straight = gan2d(
+        "train", "--config", config, "--steps", "25", "--w1", "sliced", "--save-weights", straight_w
+    )
+    assert on.returncode == 0 and straight.returncode == 0, on.stderr + straight.stderr
+    on, straight = json.loads(on.stdout), json.loads(straight.stdout)
+    assert on["preset"] == "ns-gan" and on["config"]["width"] == "16" and on["seed"] == 2
+    assert (on["start_step"], on["steps"]) == (15, 10) and straight["start_step"] == 0
+    for key in ("final_d_loss", "final_g_loss", "w1"):
+        assert on[key] == straight[key], key
+    on_arrays, straight_arrays = np.load(on_w), np.load(straight_w)
+    assert on_arrays.files == straight_arrays.files
+    for key in on_arrays.files:
+        np.testing.assert_array_equal(on_arrays[key], straight_arrays[key], err_msg=key)
+
+    result = gan2d("eval", "--config", config, "--weights", straight_w, "--w1", "sliced")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["step"] == 25 and report["w1"] == straight["w1"] and report["preset"] == "ns-gan"
+
+
+@pytest.fixture
+def run_files(tmp_path):
+    from gan2d.core import runfile
+    from gan2d.core.train import hparams_array, make_train
+
+    config = Config(width=16, depth=1, batch_size=32)
+    (tmp_path / "run.json").write_text(runfile.config_json(config, None))
+    other = config.with_changes(width=8)
+    state = make_train(other).init(jax.random.PRNGKey(0), hparams_array(other))
+    (tmp_path / "width8.npz").write_bytes(runfile.weights_npz(other, state))
+    (tmp_path / "bad.json").write_text('{"gan2d": "config", "version": 1, "settings": {')
+    with (tmp_path / "big.csv").open("wb") as handle:
+        handle.truncate(6 * 2**20)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["train", "--config", "{dir}/missing.json"], ["--config", "no such file"]),
+        (["train", "--config", "{dir}/bad.json"], ["bad.json is not valid JSON"]),
+        (["train", "--preset", "ns-gan", "--config", "{dir}/run.json"], ["not both"]),
+        (
+            ["train", "--config", "{dir}/run.json", "--init", "{dir}/width8.npz"],
+            ["width8.npz", "these weights are for width=8; this config has width=16"],
+        ),
+        (
+            ["train", "--config", "{dir}/run.json", "--save-weights", "/nonexistent/w.npz"],
+            ["--save-weights", "does not exist"],
+        ),
+        (
+            ["train", "--set", "dataset=custom", "--set", "custom_path={dir}/big.csv"],
+            ["big.csv", "over the limit of 5 MB"],
+        ),
+        (["eval", "--config", "{dir}/run.json"], ["--weights"]),
+        (["eval"], ["--samples", "--config"]),
+        (
+            ["eval", "--config", "{dir}/run.json", "--weights", "{dir}/bad.json"],
+            ["bad.json is not a .npz weights file"],
+        ),
+    ],
+)
+def test_bad_run_files_exit_2_with_one_clear_line(run_files, args, words):
+    assert_clean_error(gan2d(*[a.format(dir=run_files) for a in args]), *words)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gan2d.core import data
+from gan2d.core import data, points
 from gan2d.core.config import DATASETS, Config
 
 
@@ -46,19 +46,45 @@ def test_custom_csv_with_header_is_resampled(tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("1,2\n3\n", "fewer than 2 columns"),
-        ("1,2\n3,x\n", "not two numbers"),
-        ("1,2\n", "at least 2 points"),
-        ("1,2\nnan,3\n", "NaN"),
+        ("1,2\n3\n4,5\n", "line 2 has 1 column; expected two columns"),
+        ("1,2\n3,x\n4,5\n", "line 2 is not two numbers: '3,x'"),
+        ("1,2\n3,4\n", "at least 3"),
+        ("1,2\nnan,3\n4,5\n", "NaN"),
     ],
 )
 def test_custom_csv_errors_say_what_is_wrong(tmp_path, content, message):
     path = tmp_path / "bad.csv"
     path.write_text(content)
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match=message) as info:
         data.load_points(str(path))
+    assert "bad.csv" in str(info.value)
 
 
 def test_custom_missing_file():
     with pytest.raises(ValueError, match="no such file"):
         data.load_points("/nonexistent/points.csv")
+
+
+def test_custom_npy_is_recognised_by_its_bytes_not_its_name(tmp_path):
+    pts = np.array([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]])
+    np.save(tmp_path / "pts.npy", pts)
+    (tmp_path / "pts.npy").rename(tmp_path / "pts.dat")
+    np.testing.assert_array_equal(data.load_points(str(tmp_path / "pts.dat")), pts)
+
+
+def test_a_custom_file_over_the_limit_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "huge.csv"
+    with path.open("wb") as handle:
+        handle.truncate(2**30)  # sparse: a gigabyte that is never read
+    with pytest.raises(points.PointsError, match="over the limit of 5 MB"):
+        data.load_points(str(path))
+
+
+def test_a_registered_point_set_is_custom_data():
+    pts = np.array([[3.0, 0.0], [0.0, 3.0], [-3.0, -3.0]])
+    config = Config.from_dict(
+        {"dataset": "custom", "custom_path": points.register(pts), "data_std": "0"}
+    )
+    drawn = data.sample_numpy(config, 200, 0)
+    assert {tuple(p) for p in np.round(drawn, 6)} == {tuple(p) for p in pts}
+    assert data.data_extent(config) > 3.0

@@ -8,7 +8,6 @@ so changing them needs no recompile. Mixtures with modes also expose their mode 
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan2d.core import points
 from gan2d.core.config import Config
 
 GRID25_MEANS = np.array([(x, y) for x in (-4, -2, 0, 2, 4) for y in (-4, -2, 0, 2, 4)], float)
@@ -49,43 +49,24 @@ def data_extent(config: Config) -> float:
 
 
 def load_points(path: str) -> np.ndarray:
-    """Read a 2D point cloud from ``.npy`` or CSV (two numeric columns, header optional)."""
+    """The 2D point cloud ``path`` names: a registered point set (``points:...``, see
+    ``gan2d.core.points``) or a ``.npy`` or CSV file (two numeric columns, header
+    optional). ``PointsError`` (a ``ValueError``) says what is wrong."""
+    if points.is_point_set(path):
+        return points.lookup(path)
+    name = f"custom_path={path!r}"
     file = Path(path)
     if not file.is_file():
-        raise ValueError(f"custom_path={path!r}: no such file")
-    if file.suffix == ".npy":
-        try:
-            pts = np.load(file, allow_pickle=False)
-        except ValueError as err:
-            raise ValueError(f"custom_path={path!r}: not a readable .npy file ({err})") from None
-    else:
-        rows = []
-        with file.open(newline="") as handle:
-            for i, row in enumerate(csv.reader(handle)):
-                cells = [c for c in row if c.strip()]
-                if not cells:
-                    continue
-                try:
-                    rows.append([float(c) for c in cells[:2]] if len(cells) >= 2 else None)
-                except ValueError:
-                    if i == 0:
-                        continue  # a header line
-                    raise ValueError(
-                        f"custom_path={path!r}: line {i + 1} is not two numbers: {row!r}"
-                    ) from None
-                if rows[-1] is None:
-                    raise ValueError(f"custom_path={path!r}: line {i + 1} has fewer than 2 columns")
-        pts = np.array(rows, dtype=float).reshape(-1, 2) if rows else np.zeros((0, 2))
-    pts = np.asarray(pts, dtype=float)
-    if pts.ndim != 2 or pts.shape[1] != 2:
-        raise ValueError(
-            f"custom_path={path!r}: expected an array of shape (N, 2), got {pts.shape}"
-        )
-    if len(pts) < 2:
-        raise ValueError(f"custom_path={path!r}: needs at least 2 points, got {len(pts)}")
-    if not np.isfinite(pts).all():
-        raise ValueError(f"custom_path={path!r}: contains NaN or infinite values")
-    return pts
+        raise points.PointsError(f"{name}: no such file")
+    try:
+        size = file.stat().st_size
+        if size > points.MAX_BYTES:
+            raise points.too_big(name, size)
+        with file.open("rb") as handle:
+            raw = handle.read(points.MAX_BYTES + 1)  # a file that grew is still refused
+    except OSError as err:
+        raise points.PointsError(f"{name}: cannot be read ({err.strerror})") from None
+    return points.parse_points(raw, name=name)
 
 
 # ---------------------------------------------------------------- samplers

@@ -193,6 +193,24 @@ class Runs:
         configs += [configs[-1]] * (self.padded - len(configs))
         return {**state, "hp": self._put(self._stacked_hparams(configs))}
 
+    def from_state(self, one):
+        """Every run starting from ``one`` (one run's state, not stacked: a
+        ``RunResult.state`` or a loaded weights file) with its own config's data
+        hyper-parameters: the inverse of ``run_state``. ``ValueError`` if ``one`` is not
+        the state of a run of this static config."""
+        expected = self.state_shapes()
+        stacked = jax.tree_util.tree_map(
+            lambda a: jnp.repeat(jnp.asarray(a)[None], self.padded, axis=0), one
+        )
+        if not _same_shapes(stacked, expected) or any(
+            a.dtype != e.dtype
+            for a, e in zip(
+                jax.tree_util.tree_leaves(stacked), jax.tree_util.tree_leaves(expected), strict=True
+            )
+        ):
+            raise ValueError("this is not the state of one run of this config")
+        return self.with_hparams(self._put(stacked))
+
     def compiled(self, name: str, fn, example, extra=()):
         """Another program of one run (a snapshot, say), batched over these runs and
         compiled once, from the cache; ``example()``: its arguments' shapes, batched."""
@@ -292,15 +310,18 @@ class RunResult(NamedTuple):
         return self.steps / max(self.seconds - self.compile_seconds, 1e-9)
 
 
-def train_run(config: Config, steps: int, chunk_size: int = 500) -> RunResult:
-    """Train one run of ``config`` for ``steps`` steps from its seed (a batch of one),
-    keeping the full per-step history; ``gan2d train`` runs this."""
+def train_run(config: Config, steps: int, chunk_size: int = 500, init_state=None) -> RunResult:
+    """Train one run of ``config`` for ``steps`` steps, keeping the full per-step
+    history; ``gan2d train`` runs this. The run starts from its seed, or from
+    ``init_state`` (one run's state, not stacked: a ``RunResult.state`` or a loaded
+    weights file) with ``config``'s data hyper-parameters. The state carries its key
+    and step, so A steps then B more equal A + B steps straight, bit for bit."""
     if steps < 1:
         raise ValueError(f"steps={steps} must be at least 1")
     runs = Runs([config])
     start = time.perf_counter()
     compile_seconds = runs.prepare(min(chunk_size, steps))
-    state = runs.init()
+    state = runs.init() if init_state is None else runs.from_state(init_state)
     history: dict[str, list] = {}
     done = 0
     while done < steps:
