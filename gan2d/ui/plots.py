@@ -14,25 +14,33 @@ from bokeh.layouts import column
 from bokeh.models import (
     ColorBar,
     ColumnDataSource,
+    CustomJS,
     DataRange1d,
+    FreehandDrawTool,
     HoverTool,
     Legend,
     LegendItem,
     LinearAxis,
     LinearColorMapper,
     Range1d,
+    Span,
 )
 from bokeh.plotting import figure
 
 from gan2d.ui.session import Frame
 from gan2d.ui.style import (
+    ARROW_COLOUR,
     CRITIC_PALETTE,
     D_COLOUR,
+    EXACT_W1_COLOUR,
     FAKE,
     G_COLOUR,
     HQ_COLOUR,
+    MANIFOLD_COLS,
+    MANIFOLD_ROWS,
     MODES_COLOUR,
     REAL,
+    SLICED_W1_COLOUR,
     TICK_FONT,
     centred_critic,
     critic_range,
@@ -49,6 +57,9 @@ CURVES_EVERY_S = 0.25
 # sizes the frame to fit the axis, so without it the frame moved whenever the tick
 # labels changed width, and each move laid the page out again.
 CHART_BORDER_LEFT = 72
+MODES_TITLE = "Modes and HQ share (live, 512 samples)"
+NO_MODES_TITLE = "Modes and HQ: not defined for this data (it has no modes): see W1"
+DRAWN = "#1971c2"
 _DG_LEGEND = [("D", {"color": D_COLOUR, "width": 2}), ("G", {"color": G_COLOUR, "width": 2})]
 
 
@@ -178,7 +189,7 @@ class CriticMap:
         self.push_src = ColumnDataSource({"x": [], "y": []})
         if arrows:
             fig.line(
-                "x", "y", source=self.grid_arrow_src, color="#495057", alpha=0.7, line_width=1.2
+                "x", "y", source=self.grid_arrow_src, color=ARROW_COLOUR, alpha=0.7, line_width=1.2
             )
             fig.line("x", "y", source=self.push_src, color=FAKE, alpha=0.45, line_width=1)
         self.fake_src = ColumnDataSource({"x": [], "y": []}, name="fake")
@@ -213,11 +224,8 @@ class CriticMap:
         fake = snap["fake"]
         self.fake_src.data = dot_data(fake)
         if self.arrows:
-            ends = _arrow_ends(fake, snap["fake_uv"], 0.5 * extent / 16)
-            self.push_src.data = _polyline(_segments(fake, ends))
-            starts = snap["arrow_xy"]
-            ends = _arrow_ends(starts, snap["arrow_uv"], 0.9 * extent / 16)
-            self.grid_arrow_src.data = _polyline(_arrows(starts, ends))
+            self.push_src.data = _polyline(push_segments(snap, extent))
+            self.grid_arrow_src.data = _polyline(grid_arrows(snap, extent))
 
     def show_real(self, real: np.ndarray) -> None:
         """The real points (sent only when they change: only with the settings)."""
@@ -253,9 +261,11 @@ class LabPlots:
         self.extent = extent
         self.run_id = None
         self._build_field(extent)
+        self._build_draw()
         self._build_manifold(extent)
         self._build_curves()
         self._build_hist()
+        self._build_markers()
         self._chart_sources = {
             "losses": (self.loss_src,),
             "grads": (self.grad_src,),
@@ -282,6 +292,58 @@ class LabPlots:
         self.grid_arrow_src = self.field_map.grid_arrow_src
         self.colorbar = self.field_map.colorbar
 
+    def _build_draw(self):
+        """Draw mode on the map: a click adds a point, a drag draws a stroke whose
+        vertices become points. Off until ``set_drawing(True)``; the points stay in the
+        page (``drawn_src``, ``stroke_src``) until the lab takes them."""
+        fig = self.field
+        self.drawn_src = ColumnDataSource({"x": [], "y": []}, name="drawn")
+        self.stroke_src = ColumnDataSource({"xs": [], "ys": []}, name="strokes")
+        points = fig.scatter(
+            "x", "y", source=self.drawn_src, size=8, color=DRAWN, line_color="white"
+        )
+        strokes = fig.multi_line(
+            "xs", "ys", source=self.stroke_src, line_width=3, color=DRAWN, alpha=0.85
+        )
+        self.stroke_tool = FreehandDrawTool(renderers=[strokes], num_objects=0)
+        fig.add_tools(self.stroke_tool)
+        fig.toolbar_location = None
+        fig.toolbar.active_multi = None
+        # a click adds a point, in the page (no round trip), only while drawing
+        fig.js_on_event(
+            "tap",
+            CustomJS(
+                args={"src": self.drawn_src, "tool": self.stroke_tool},
+                code="""
+                if (!tool.active) return;
+                const d = src.data;
+                src.data = {x: [...d.x, cb_obj.x], y: [...d.y, cb_obj.y]};
+                """,
+            ),
+        )
+        self._draw_renderers = (points, strokes)
+        for renderer in self._draw_renderers:
+            renderer.visible = False
+
+    def set_drawing(self, on: bool) -> None:
+        """Draw mode on or off (the drawn points show only while it is on)."""
+        self.field.toolbar.active_multi = self.stroke_tool if on else None
+        for renderer in self._draw_renderers:
+            renderer.visible = on
+
+    def drawn_points(self) -> np.ndarray:
+        """The points drawn so far: the clicks, then every stroke's vertices."""
+        xs = list(self.drawn_src.data["x"])
+        ys = list(self.drawn_src.data["y"])
+        for sx, sy in zip(self.stroke_src.data["xs"], self.stroke_src.data["ys"], strict=True):
+            xs.extend(sx)
+            ys.extend(sy)
+        return np.array([xs, ys], dtype=np.float64).T.reshape(-1, 2)
+
+    def clear_drawing(self) -> None:
+        self.drawn_src.data = {"x": [], "y": []}
+        self.stroke_src.data = {"xs": [], "ys": []}
+
     def _build_manifold(self, extent):
         e = extent
         fig = figure(
@@ -296,8 +358,8 @@ class LabPlots:
         dots(fig, self.real_src, REAL, 0.35)
         # rows and columns of the mapped grid, each one NaN-separated polyline (two buffers)
         self.manifold_src = ColumnDataSource({"rx": [], "ry": [], "cx": [], "cy": []})
-        fig.line("rx", "ry", source=self.manifold_src, color="#5f3dc4", line_width=1.2)
-        fig.line("cx", "cy", source=self.manifold_src, color="#0c8599", line_width=1.2)
+        fig.line("rx", "ry", source=self.manifold_src, color=MANIFOLD_ROWS, line_width=1.2)
+        fig.line("cx", "cy", source=self.manifold_src, color=MANIFOLD_COLS, line_width=1.2)
         fig.axis.visible = False  # the same square as the map beside it
         self.manifold = style_figure(fig)
 
@@ -317,7 +379,7 @@ class LabPlots:
         self.grads = fig
 
         self.mode_src = ColumnDataSource({"step": [], "modes": [], "hq": []})
-        fig = _line_figure("Modes and HQ share (live, 512 samples)", "modes")
+        fig = _line_figure(MODES_TITLE, "modes")
         fig.y_range = Range1d(0, 8.5)
         fig.extra_y_ranges = {"hq": Range1d(0, 100)}
         fig.add_layout(LinearAxis(y_range_name="hq", axis_label="HQ %"), "right")
@@ -331,8 +393,8 @@ class LabPlots:
         self.sw1_src = ColumnDataSource({"step": [], "sliced_w1": []})
         self.w1_src = ColumnDataSource({"step": [], "w1": []})
         fig = _line_figure("Wasserstein-1 to the real data", "W1")
-        sliced_style = {"color": "#868e96", "width": 1.5}
-        exact_style = {"color": "#212529", "width": 2.5}
+        sliced_style = {"color": SLICED_W1_COLOUR, "width": 1.5}
+        exact_style = {"color": EXACT_W1_COLOUR, "width": 2.5}
         fig.line("step", "sliced_w1", source=self.sw1_src, **sliced_style)
         fig.line("step", "w1", source=self.w1_src, **exact_style)
         static_legend(
@@ -355,6 +417,49 @@ class LabPlots:
         )
         fig.add_tools(HoverTool(tooltips=[("real", "@real{0.000}"), ("fake", "@fake{0.000}")]))
         self.hist = fig
+
+    def _build_markers(self):
+        """A vertical line on every curve chart at the step a replayed frame shows."""
+        self.markers = []
+        for fig in (self.losses, self.grads, self.modes, self.w1):
+            span = Span(
+                location=0, dimension="height", line_color="#e8590c", line_width=2,
+                line_dash="dashed", visible=False,
+            )  # fmt: skip
+            fig.add_layout(span)
+            self.markers.append(span)
+
+    def mark_step(self, step: int | None) -> None:
+        """Mark ``step`` on the curves (None: no mark)."""
+        for span in self.markers:
+            if step is None:
+                span.visible = False
+            else:
+                span.update(location=step, visible=True)
+
+    def show_still(self, frame: Frame, visible: dict[str, bool]) -> None:
+        """Draw a kept frame (the timeline): map, manifold and histogram as they were,
+        the curves marked at its step; nothing is added to the curves."""
+        if visible.get("field", True):
+            self.field_map.show(frame.snap, frame.config.loss, frame.scale_id, frame.extent)
+        if visible.get("manifold", True):
+            self.manifold_src.data = manifold_lines(frame.snap["manifold"], frame.config.z_dim == 1)
+        if visible.get("hist", True):
+            self.hist_src.data = {k: np.asarray(v).tolist() for k, v in frame.hist.items()}
+        self.mark_step(frame.step)
+
+    def curve_history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Every curve as (steps, values), with the points not yet sent (for export)."""
+        out = {}
+        for src, rows in self._rows.items():
+            columns = {k: list(v) for k, v in src.data.items()}
+            for row in rows:
+                for key, value in zip(src.data, row, strict=True):
+                    columns[key].append(value)
+            steps = np.asarray(columns.pop("step"), np.float64)
+            for key, values in columns.items():
+                out[key] = (steps, np.asarray(values, np.float64))
+        return out
 
     # ------------------------------------------------------------------ per frame
     def figures(self) -> dict:
@@ -408,7 +513,7 @@ class LabPlots:
         else:
             self.field_map.show_real(snap["real"])  # the manifold draws them too
         if visible.get("manifold", True):
-            self.manifold_src.data = _manifold_lines(snap["manifold"], frame.config.z_dim == 1)
+            self.manifold_src.data = manifold_lines(snap["manifold"], frame.config.z_dim == 1)
         self._collect(frame)
         self._hist = frame.hist if visible.get("hist", True) else None
         now = time.monotonic()
@@ -453,6 +558,9 @@ class LabPlots:
                 (step, max(curves["d_grad_norm"], 1e-12), max(curves["g_grad_norm"], 1e-12))
             )
         snap = frame.snap
+        title = MODES_TITLE if "live_modes" in snap else NO_MODES_TITLE
+        if self.modes.title.text != title:
+            self.modes.title.text = title
         if "live_modes" in snap:
             n_modes = len(snap["live_mode_counts"])
             if self.modes.y_range.end != n_modes + 0.5:
@@ -464,6 +572,18 @@ class LabPlots:
 
     def set_mode_axis(self, n_modes: int | None) -> None:
         self.modes.y_range.update(start=0, end=(n_modes or 8) + 0.5)
+
+
+def push_segments(snap: dict, extent: float) -> np.ndarray:
+    """(n, 2, 2) segments: where the generator's loss pushes each fake point."""
+    fake = snap["fake"]
+    return _segments(fake, _arrow_ends(fake, snap["fake_uv"], 0.5 * extent / 16))
+
+
+def grid_arrows(snap: dict, extent: float) -> np.ndarray:
+    """(m, 5, 2) arrows (shaft and head) of the push on the coarse grid."""
+    starts = snap["arrow_xy"]
+    return _arrows(starts, _arrow_ends(starts, snap["arrow_uv"], 0.9 * extent / 16))
 
 
 def _same(old, new: np.ndarray) -> bool:
@@ -520,7 +640,7 @@ def _polyline(pieces: np.ndarray) -> dict:
     return {"x": flat[:, 0], "y": flat[:, 1]}
 
 
-def _manifold_lines(points: np.ndarray, is_line: bool) -> dict:
+def manifold_lines(points: np.ndarray, is_line: bool) -> dict:
     """Rows and columns of the mapped latent grid as NaN-separated polylines
     (a single line when z_dim = 1)."""
     points = np.asarray(points, np.float32)

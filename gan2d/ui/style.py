@@ -17,6 +17,11 @@ D_COLOUR = "#1c7ed6"
 G_COLOUR = "#e8590c"
 MODES_COLOUR = "#2b8a3e"
 HQ_COLOUR = "#862e9c"
+MANIFOLD_ROWS = "#5f3dc4"
+MANIFOLD_COLS = "#0c8599"
+ARROW_COLOUR = "#495057"
+SLICED_W1_COLOUR = "#868e96"
+EXACT_W1_COLOUR = "#212529"
 #: one colour per run in the Compare tab's charts (its maps keep REAL / FAKE points)
 RUN_COLOURS = ("#e8590c", "#1c7ed6", "#2b8a3e", "#862e9c")
 FONT = "13pt"
