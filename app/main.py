@@ -4,5 +4,5 @@ import panel as pn
 
 from gan2d.ui import build_page
 
-pn.extension()
+pn.extension("filedropper")  # the lab's upload box
 build_page().servable(title="gan2d lab")

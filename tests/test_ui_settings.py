@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -58,7 +59,19 @@ def test_unknown_keys_presets_speeds_and_hide_flags_warn():
 def test_a_link_cannot_read_server_files():
     q = ls.parse_query({"custom_path": "/etc/passwd", "dataset": "custom"})
     assert q.config.dataset == "ring8" and q.config.custom_path == ""
-    assert len(q.warnings) == 2
+    assert len(q.warnings) == 1 and "only points drawn or uploaded here" in q.warnings[0]
+
+
+def test_a_link_to_points_held_here_opens_them_and_says_when_they_are_gone():
+    from gan2d.core import points
+
+    name = points.register(np.array([[0.0, 0.0], [1.0, 0.5], [-1.0, 2.0]]))
+    q = ls.parse_query({"custom_path": name, "dataset": "custom"})
+    assert q.warnings == [] and q.config.dataset == "custom" and q.config.custom_path == name
+    gone = "points:" + "0" * 16
+    q = ls.parse_query({"custom_path": gone, "dataset": "custom"})
+    assert q.config.dataset == "ring8"
+    assert len(q.warnings) == 1 and "are gone" in q.warnings[0]
 
 
 def test_query_round_trip_reproduces_the_run():

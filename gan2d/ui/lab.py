@@ -18,11 +18,15 @@ from urllib.parse import urlencode
 import panel as pn
 from panel.io.state import set_curdoc
 
+from gan2d.core import points
 from gan2d.core.config import SPECS, Config
 from gan2d.core.data import data_extent
+from gan2d.core.runs import Runs
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 from gan2d.ui.clock import FrameClock
+from gan2d.ui.files import RunFiles
+from gan2d.ui.history import FrameHistory, Timeline
 from gan2d.ui.limits import max_sessions
 from gan2d.ui.plots import LabPlots
 from gan2d.ui.scheduler import scheduler
@@ -35,6 +39,7 @@ TICK_MS = 250  # housekeeping (a class has one per page); frames go when ready o
 URL_SETTLE_S = 0.3
 ACK_TIMEOUT_S = 3.0
 GONE_S = 2.0  # a tab without a connection this long is closed: its run stops
+NOTEBOOK_TICK_MS = 150  # a notebook cell's frames: on a timer, with no acknowledgement
 
 
 def _fmt(value) -> str:
@@ -122,8 +127,10 @@ class Lab(pn.viewable.Viewer):
         self.on_first_frame = None  # called once the page has its first frame
         self._last_frame = None
         self._hidden = False
+        self._notebook = False  # shown in a notebook cell: see _repr_mimebundle_
 
         self.plots = LabPlots(extent=data_extent(self.config))
+        self.history = FrameHistory()
         self.notice = Notice()
         self._build_widgets()
         self._build_layout()
@@ -181,6 +188,8 @@ class Lab(pn.viewable.Viewer):
         self.mine_button.on_click(lambda e: self._make_it_mine())
         self.follow_line = status_line("", css_classes=["gan2d-status"])
         self.follow_bar = pn.Row(self.follow_line, self.mine_button, visible=False)
+        self.files = RunFiles(self)
+        self.timeline = Timeline(self.history, on_show=self._show_kept, on_live=self._show_live)
 
     def _build_layout(self):
         self.explain = pn.pane.Markdown(
@@ -196,8 +205,12 @@ class Lab(pn.viewable.Viewer):
         for group, names in ls.CONTROL_GROUPS.items():
             groups.append(pn.pane.Markdown(f"**{group}**", margin=(8, 5, 0, 5)))
             groups.extend(self.widgets[n] for n in names)
+            if group == "Data":
+                groups.append(self.files.data_panel)
         groups.append(pn.pane.Markdown("**Plots shown**", margin=(8, 5, 0, 5)))
         groups.append(self.plot_toggles)
+        groups.append(pn.pane.Markdown("**Take it home**", margin=(8, 5, 0, 5)))
+        groups.append(self.files.save_panel)
         self.sidebar = pn.Column(
             *groups,
             width=SIDEBAR_WIDTH,
@@ -220,6 +233,7 @@ class Lab(pn.viewable.Viewer):
         )
         self.plots_area = pn.Column(
             pn.FlexBox(p["field"], p["manifold"], sizing_mode="stretch_width"),
+            self.timeline,
             curves,
             sizing_mode="stretch_width",
         )
@@ -255,6 +269,41 @@ class Lab(pn.viewable.Viewer):
 
     def __panel__(self):
         return self.layout
+
+    # ------------------------------------------------------------------ notebook
+    def _repr_mimebundle_(self, include=None, exclude=None):
+        """Shown in a notebook cell: the lab starts its run there (a served page starts
+        it through ``start``). Frames go out on a timer and are pushed to the cell."""
+        if not self._notebook and not in_session() and self.runner is None:
+            self._notebook = True
+            if "filedropper" not in (pn.state._extensions or []):
+                pn.extension("filedropper")  # the upload box's script, into this cell
+            self.connect()
+            self._callback = pn.state.add_periodic_callback(self._tick, period=NOTEBOOK_TICK_MS)
+        return super()._repr_mimebundle_(include, exclude)
+
+    def _push_to_cell(self) -> None:
+        """Send this frame's changes to the notebook cells showing the lab. Panel sends
+        its own widgets' changes; Bokeh figures changed in place need this push, and
+        only while the cell's connection is open (Panel would retry a closed one)."""
+        for ref in self.layout._models:
+            view = pn.state._views.get(ref)
+            comm = view[3] if view else None
+            if comm is not None and getattr(comm, "_comm", None) is not None:
+                pn.io.notebook.push_on_root(ref)
+
+    def play(self) -> None:
+        """Play (as the Play button does; for notebooks and scripts)."""
+        self._play()
+
+    def pause(self) -> None:
+        """Pause (as the Pause button does)."""
+        self._pause()
+
+    @property
+    def shown_step(self) -> int:
+        """The step of the latest frame drawn (0 before the first)."""
+        return 0 if self._last_frame is None else self._last_frame.step
 
     # ------------------------------------------------------------------ session
     def start(self) -> None:
@@ -301,6 +350,12 @@ class Lab(pn.viewable.Viewer):
         (a batch that is not a multiple of the generators, say) is refused with a
         notice and the settings go back; applying a config twice does nothing."""
         names = {e.name for e in events}
+        if self.settings.dataset == "custom" and not self.settings.custom_path:
+            self.settings.param.update({e.name: e.old for e in events})
+            raise ValueError(
+                "there are no points of yours yet: draw some on the map or open a file of "
+                "points (under Data)"
+            )
         try:
             config = ls.settings_config(self.settings)
             if "dataset" in names and "data_std" not in names:
@@ -354,6 +409,7 @@ class Lab(pn.viewable.Viewer):
             self.plot_toggles.value = shown
 
     def _play(self):
+        self.timeline.go_live()
         if self.runner is not None:
             self.runner.play()
         self._sync_play_button()
@@ -364,16 +420,68 @@ class Lab(pn.viewable.Viewer):
         self._sync_play_button()
 
     def _sync_play_button(self):
-        self.transport.playing = self.runner is not None and self.runner.playing
+        playing = self.runner is not None and self.runner.playing
+        if playing != self.transport.playing:
+            self.transport.playing = playing
+            self.timeline.sync(paused=self._paused())
+
+    def _paused(self) -> bool:
+        """Whether this lab's own run stands still (the timeline can be used)."""
+        return self.runner is not None and not self.runner.playing
 
     def _step(self, mode):
+        self.timeline.go_live()
         if self.runner is not None:
             self.runner.step(mode)
             self._sync_play_button()
 
     def _reset(self):
+        self.timeline.go_live()
         if self.runner is not None:
             self.runner.reset(self.config)
+
+    # ------------------------------------------------------------------ own data, files
+    def use_points(self, pts, what: str) -> None:
+        """Train on these points (drawn or uploaded): ``dataset=custom``, a restart."""
+        name = points.register(pts)
+        config = Config.from_dict({"dataset": "custom", "custom_path": name}, base=self.config)
+        self.settings.param.update(ls.config_values(config))
+        self._reset()
+        self.notice.show("info", f"Training on {what}. Modes and HQ do not apply; W1 does.")
+
+    def load_run(self, config: Config, preset: str | None, state=None) -> None:
+        """Open a run's config (the run restarts from its seed) or its weights (the run
+        goes on from their step: ``state`` is one run's training state)."""
+        self.timeline.go_live()
+        if preset in PRESETS and preset != self.settings.preset:
+            self.settings.preset = preset  # its settings, then the file's on top
+        self.settings.param.update(ls.config_values(config))
+        self.config = config
+        if state is None:
+            self._reset()
+        else:
+            if self.runner is None:
+                raise ValueError("this lab has no run of its own to load weights into")
+            runs = Runs([config])
+            notice = "Loaded the weights: the run goes on from step {step:,}."
+            self._own_run(config, runs, runs.from_state(state), notice)
+        self._url_changed()
+
+    def shown_frame(self):
+        """The frame on the screen: a replayed one, or the latest."""
+        return self.timeline.shown or self._last_frame
+
+    def _show_kept(self, frame) -> None:
+        visible = {k: k not in self.settings.hide for k in ls.PLOTS}
+        self.plots.show_still(frame, visible)
+        self.clock.readout = self._readout_html(frame, replay=True)
+
+    def _show_live(self) -> None:
+        self.plots.mark_step(None)
+        if self._last_frame is not None:
+            self._show_kept(self._last_frame)
+            self.plots.mark_step(None)
+            self.clock.readout = self._readout_html(self._last_frame)
 
     # ------------------------------------------------------------------ frames
     def _on_ack(self, event):
@@ -459,12 +567,20 @@ class Lab(pn.viewable.Viewer):
         visible = {k: k not in self.settings.hide for k in ls.PLOTS}
         self._frame_no += 1
         self._last_frame = frame
+        self.history.add(frame)
         with pn.io.hold():
+            if self.timeline.replaying:
+                self.timeline.go_live()
             self.plots.update(frame, visible)
             self.clock.param.update(
                 step=frame.step, version=frame.version, readout=self._readout_html(frame)
             )
             self.clock.frame = self._frame_no  # last: the page acts on this one
+            if self._paused():  # while playing, the timeline waits for a pause
+                self.timeline.sync(paused=True)
+        if self._notebook:  # no page to acknowledge: the timer paces the frames
+            self._push_to_cell()
+            return
         self._awaiting_ack = True
         self._sent_at = time.perf_counter()
         if self._frame_no == 1 and self.on_first_frame is not None:
@@ -576,15 +692,32 @@ class Lab(pn.viewable.Viewer):
         self.settings.param.update(ls.config_values(config))
         self.config = config
         self._set_read_only(False)  # the run's notice says where it goes on from
-        self._awaiting_ack = False
-        self.runner = LabRun(
-            config, self.settings.speed, on_frame=self._frame_ready, start=(runs, state)
-        )
+        self._own_run(config, runs, state)
         self._url_changed()
 
+    def _own_run(self, config: Config, runs, state, notice: str | None = None) -> None:
+        """A run of this page's own that goes on from ``state`` (stacked for ``runs``)."""
+        if self.runner is not None:
+            self.runner.close()
+        self._awaiting_ack = False
+        extra = {} if notice is None else {"start_notice": notice}
+        self.runner = LabRun(
+            config,
+            self.settings.speed,
+            on_frame=self._frame_ready,
+            start=(runs, state),
+            **extra,
+        )
+
     # ------------------------------------------------------------------ text
-    def _readout_html(self, frame) -> str:
+    def _readout_html(self, frame, replay: bool = False) -> str:
         sep = '<span class="sep">|</span>'
+        if replay:
+            last = self.history.frames[-1].step if self.history.frames else frame.step
+            return (
+                f'replaying step <b class="gan2d-step">{frame.step:,}</b> of {last:,}'
+                f"{sep}drag the timeline, or press Live"
+            )
         if self._hidden:
             step = 0 if frame is None else frame.step
             return f'step <b class="gan2d-step">{step:,}</b>{sep}tab hidden: training paused'
@@ -597,6 +730,8 @@ class Lab(pn.viewable.Viewer):
             k = len(snap["live_mode_counts"])
             parts.append(f"modes <b>{int(snap['live_modes'])}/{k}</b>")
             parts.append(f"HQ <b>{float(snap['live_hq']):.0f}%</b>")
+        elif frame.config.dataset == "custom":
+            parts.append("modes, HQ: none in your data")
         parts.append(f"W1 {float(snap['sliced_w1']):.3f} (sliced)")
         others = scheduler().sharing(besides=self.runner)
         if others > 0:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable
 
@@ -170,13 +171,16 @@ class LabRun(PageJob):
         on_frame: Callable[[], None] | None = None,
         pool: Scheduler | None = None,
         start: tuple | None = None,
+        start_notice: str = "This lab is yours now, from step {step:,}.",
     ):
         """``on_frame()`` is called from a worker each time a frame is ready; ``start``
-        is a (Runs, state) to continue from (another run's copy) instead of the seed."""
+        is a (Runs, state) to continue from (another run's copy, a weights file) instead
+        of the seed, and ``start_notice`` what the page says then."""
         super().__init__(pool)
         self._pending: Config | None = config
         self._restart = True
         self._start = start
+        self._start_notice = start_notice
         self._listeners: list[Callable[[Frame], None]] = []
         self._state_requests: list[Callable] = []
         self._speed = speed
@@ -266,6 +270,27 @@ class LabRun(PageJob):
         with self._lock:
             self._state_requests.append(receive)
         self._changed()
+
+    def copy_state(self, timeout: float) -> tuple:
+        """(config, runs, state) of the run as it is now, copied by a worker between
+        chunks (``request_copy``); the caller waits. ``TimeoutError`` if no worker
+        got to it in ``timeout`` seconds."""
+        got: list[tuple] = []
+        done = threading.Event()
+
+        def receive(*copy):
+            got.append(copy)
+            done.set()
+
+        self.request_copy(receive)
+        if not done.wait(timeout):
+            with self._lock:
+                if receive in self._state_requests:
+                    self._state_requests.remove(receive)
+            raise TimeoutError(
+                f"the trainer did not answer in {timeout:.0f} s (the server is busy); try again"
+            )
+        return got[0]
 
     def set_visible(self, visible: bool) -> None:
         """The page's tab is shown (or hidden: then the run costs nothing)."""
@@ -367,7 +392,7 @@ class LabRun(PageJob):
             self._start = None
             step = int(jax.device_get(state["step"][0]))
             change = Change("restart", runs, state, "")
-            notice = f"This lab is yours now, from step {step:,}."
+            notice = self._start_notice.format(step=step)
         else:
             change = transition(self._runs, self._state, [config], restart)
             notice = f"{change.reason} {config.seed}." if change.reason else None

@@ -16,6 +16,7 @@ import math
 
 import param
 
+from gan2d.core import points
 from gan2d.core.config import DATASETS, SPECS, Config
 from gan2d.presets import PRESETS, live_config
 from gan2d.ui.share import valid_code
@@ -83,9 +84,11 @@ PLOTS = {
     "w1": "W1",
     "hist": "D(real) vs D(fake)",
 }
-# Datasets a link may choose: ``custom`` reads a file on the server, so it stays off.
+# The dataset menu: the built-in ones, then the user's own points (drawn or uploaded).
+# A link may name own points only as a point set this server holds in memory
+# (``custom_path=points:...``); a file path on the server never comes from a link.
 LAB_DATASETS = tuple(d for d in DATASETS if d != "custom")
-NOT_FROM_URL = ("custom_path",)
+DATASET_LABELS = {**{d: d for d in LAB_DATASETS}, "your points": "custom"}
 
 
 def preset_config(name: str) -> Config:
@@ -100,7 +103,7 @@ def _param_for(name: str, default):
         ladder = sorted(set(LADDERS[name]) | {default})
         return param.Selector(objects=ladder, default=default, check_on_set=False, doc=spec.doc)
     if name == "dataset":
-        return param.Selector(objects=list(LAB_DATASETS), default=default, doc=spec.doc)
+        return param.Selector(objects=DATASET_LABELS, default=default, doc=spec.doc)
     if spec.kind == "choice":
         return param.Selector(objects=list(spec.choices), default=default, doc=spec.doc)
     if spec.kind == "bool":
@@ -206,19 +209,39 @@ def parse_query(args: dict[str, str]) -> LabQuery:
                 warnings.append(f"hide={item!r} is not a control or plot; ignored")
 
     field_names = {f.name for f in dataclasses.fields(Config)}
-    # dataset first: choosing a dataset also sets its usual std, which data_std may override
+    if "custom_path" in args:  # own points: before the dataset that uses them
+        raw = args.pop("custom_path")
+        problem = _link_points_problem(raw)
+        if problem:
+            warnings.append(problem)
+            if args.get("dataset") == "custom":
+                args.pop("dataset")
+        else:
+            config = Config.from_dict({"custom_path": raw}, base=config)
+    # dataset next: choosing a dataset also sets its usual std, which data_std may override
     for key, raw in sorted(args.items(), key=lambda kv: kv[0] != "dataset"):
         if key not in field_names:
             warnings.append(f"unknown setting {key!r} ignored")
-            continue
-        if key in NOT_FROM_URL or (key == "dataset" and raw == "custom"):
-            warnings.append(f"{key}={raw!r} cannot be set from a link; ignored")
             continue
         try:
             config = Config.from_dict({key: raw}, base=config)
         except ValueError as err:
             warnings.append(f"{err}; ignored")
     return LabQuery(preset, config, speed, hide, warnings, follow)
+
+
+def _link_points_problem(raw: str) -> str | None:
+    """Why a link's ``custom_path`` cannot be used (None when it can)."""
+    if not points.is_point_set(raw):
+        return f"custom_path={raw!r}: a link may name only points drawn or uploaded here; ignored"
+    try:
+        points.lookup(raw)
+    except ValueError:
+        return (
+            f"the points of this link ({raw}) are gone: this server keeps drawn and uploaded "
+            "points in memory only. Open the run's config file to bring them back."
+        )
+    return None
 
 
 def make_query(preset: str, config: Config, speed: int, hide: list[str]) -> dict[str, str]:
