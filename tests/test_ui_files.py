@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+from urllib.parse import parse_qsl
 
 import jax
 import numpy as np
@@ -18,6 +19,7 @@ from test_ui_browser import FRAME_MS, LOAD_MS, assert_clean, open_lab
 
 from gan2d.core import runfile
 from gan2d.core.runs import train_run
+from gan2d.ui import settings as ls
 
 pytestmark = pytest.mark.browser
 
@@ -116,7 +118,8 @@ def test_downloads_load_back_and_the_timeline_goes_back(lab_page, app_server, tm
 
     raw_config = _download(page, "Config (JSON)")
     config, preset = runfile.config_from_json(raw_config)
-    assert preset == "ns-gan" and config.width == 32 and config.batch_size == 64
+    query = dict(parse_qsl(SMALL[1:]))
+    assert preset == "ns-gan" and config == ls.parse_query(query).config
     raw_weights = _download(page, "Weights (NPZ)")
     state = runfile.state_from_npz(raw_weights, config)
     assert int(state["step"]) == step

@@ -65,7 +65,7 @@ def check_layout(shape: tuple, dtype: np.dtype, name: str = "the points") -> Non
     if shape[0] < MIN_POINTS:
         raise PointsError(f"{name} has {shape[0]} points; at least {MIN_POINTS} are needed")
     if shape[0] > MAX_POINTS:
-        raise PointsError(f"{name} has {shape[0]} points; the limit is {MAX_POINTS}")
+        raise PointsError(f"{name} has {shape[0]:,} points; the limit is {MAX_POINTS:,}")
 
 
 def check_points(array, name: str = "the points") -> np.ndarray:
@@ -103,22 +103,28 @@ def parse_points(raw: bytes, name: str = "the file") -> np.ndarray:
     return check_points(_parse_csv(raw, name), name)
 
 
+def npy_header(stream) -> tuple[tuple, np.dtype]:
+    """Shape and dtype (native byte order) of a ``.npy`` stream, read without its data.
+    Damaged headers raise whatever numpy's tokeniser raises (callers catch them)."""
+    fmt = np.lib.format
+    version = fmt.read_magic(stream)
+    readers = {(1, 0): fmt.read_array_header_1_0, (2, 0): fmt.read_array_header_2_0}
+    if version not in readers:
+        raise ValueError(f".npy version {version}")
+    shape, _, dtype = readers[version](stream)
+    return tuple(shape), dtype.newbyteorder("=")
+
+
 def _load_npy(raw: bytes, name: str) -> np.ndarray:
     """The array of a ``.npy`` file, its header checked before its data is read."""
-    fmt = np.lib.format
     buffer = io.BytesIO(raw)
     try:
-        version = fmt.read_magic(buffer)
-        if version == (1, 0):
-            shape, _, dtype = fmt.read_array_header_1_0(buffer)
-        elif version == (2, 0):
-            shape, _, dtype = fmt.read_array_header_2_0(buffer)
-        else:
-            raise PointsError(f"{name} is a .npy file of version {version}; save it with numpy")
-    except PointsError:
-        raise
+        shape, dtype = npy_header(buffer)
     except Exception:  # numpy tokenises the header: damaged ones raise all kinds of errors
-        raise PointsError(f"{name} is not a readable .npy file (its header is damaged)") from None
+        raise PointsError(
+            f"{name} is not a readable .npy file (its header is damaged or of an unknown "
+            "version: save it with numpy.save)"
+        ) from None
     check_layout(shape, dtype, name)
     if buffer.tell() + shape[0] * 2 * dtype.itemsize > len(raw):
         raise PointsError(f"{name} is a truncated .npy file: it holds fewer values than its shape")

@@ -202,7 +202,7 @@ def _stored_text(npz, key: str, max_chars: int) -> str | None:
     if key not in npz.files:
         return None
     with npz.zip.open(key + ".npy") as member:
-        shape, dtype = _npy_header(member)
+        shape, dtype = points.npy_header(member)
     if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * max_chars:
         raise ValueError(f"{key} is not a short text")
     return str(npz[key][()])
@@ -223,7 +223,7 @@ def _read_leaves(npz, template, config: Config, stored_config: str, name: str) -
             raise misfit(f"it has no array {key}")
         try:
             with npz.zip.open(key + ".npy") as member:
-                shape, dtype = _npy_header(member)
+                shape, dtype = points.npy_header(member)
         except Exception:  # numpy, zipfile, zlib: any error means a damaged file
             raise RunFileError(f"{name} is damaged: array {key} cannot be read") from None
         if shape != spec.shape or dtype != spec.dtype:
@@ -238,19 +238,6 @@ def _read_leaves(npz, template, config: Config, stored_config: str, name: str) -
     if extra:
         raise misfit(f"it has an array this config does not, {extra[0]}")
     return leaves
-
-
-def _npy_header(member) -> tuple[tuple, np.dtype]:
-    """Shape and dtype (native byte order) of a ``.npy`` stream, without its data."""
-    fmt = np.lib.format
-    version = fmt.read_magic(member)
-    if version == (1, 0):
-        shape, _, dtype = fmt.read_array_header_1_0(member)
-    elif version == (2, 0):
-        shape, _, dtype = fmt.read_array_header_2_0(member)
-    else:
-        raise ValueError(f".npy version {version}")
-    return tuple(shape), dtype.newbyteorder("=")
 
 
 def _static_difference(stored_json: str, config: Config) -> str:

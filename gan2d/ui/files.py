@@ -87,7 +87,7 @@ class RunFiles(pn.viewable.Viewer):
             layout="compact",
             sizing_mode="stretch_width",
         )
-        self.dropper.param.watch(lambda e: self._guard(self._opened, e), "value")
+        self.dropper.param.watch(self._opened, "value")
         self._seen: dict[str, int] = {}
         self.fit = pn.widgets.Checkbox(label="fit uploaded points to the view", value=False)
         self.status = pn.widgets.StaticText(value="", sizing_mode="stretch_width")
@@ -150,10 +150,14 @@ class RunFiles(pn.viewable.Viewer):
             if self._seen.get(name) == id(raw):
                 continue
             self._seen[name] = id(raw)
-            self.open_bytes(name, raw.encode("utf-8") if isinstance(raw, str) else raw)
+            self.open_file(name, raw.encode("utf-8") if isinstance(raw, str) else raw)
 
-    def open_bytes(self, name: str, raw: bytes) -> None:
-        """Use an uploaded file: a config, weights or points, by what its bytes are."""
+    def open_file(self, name: str, raw: bytes) -> None:
+        """Use an uploaded file (a bad one becomes a message; nothing changes)."""
+        self._guard(self._open, name, raw)
+
+    def _open(self, name: str, raw: bytes) -> None:
+        """A config, weights or points, by what the file's bytes are."""
         kind = runfile.file_kind(raw)
         if kind == "config":
             config, preset = runfile.config_from_json(raw, name)
