@@ -165,7 +165,7 @@ def load_config(path: str, flag: str = "--config") -> tuple[Config, str | None]:
     from gan2d.core import runfile
 
     raw = _read(path, flag, runfile.MAX_CONFIG_BYTES)
-    return runfile.config_from_json(raw, name=f"{flag} {path}")
+    return runfile.config_from_json(raw, name=f"{flag} {path}", allow_paths=True)
 
 
 def load_weights(path: str, config: Config, flag: str):

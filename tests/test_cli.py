@@ -23,6 +23,21 @@ def gan2d(*args, cwd=None):
     )
 
 
+def gan2d_here(*args):
+    """``gan2d`` run in this process (``cli.main``): the same exit status and output,
+    without a second of JAX start-up per call. For the many bad-input cases."""
+    import contextlib
+    import io
+    from types import SimpleNamespace
+
+    from gan2d.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return SimpleNamespace(returncode=code, stdout=out.getvalue(), stderr=err.getvalue())
+
+
 def assert_clean_error(result, *words):
     assert result.returncode == 2, result.stderr
     assert result.stdout == ""
@@ -56,6 +71,8 @@ def test_train_prints_one_json_line_and_writes_the_run(tmp_path):
         "3",
         "--out",
         str(out),
+        "--w1",
+        "sliced",  # the exact W1 is scored by eval below (each costs seconds here)
     )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
@@ -129,7 +146,7 @@ def test_eval_keeps_an_explicit_data_std(tmp_path):
     ],
 )
 def test_bad_input_exits_2_with_one_clear_line(args, words):
-    assert_clean_error(gan2d(*args), *words)
+    assert_clean_error(gan2d_here(*args), *words)
 
 
 @pytest.mark.parametrize(
@@ -143,14 +160,14 @@ def test_bad_input_exits_2_with_one_clear_line(args, words):
 def test_eval_refuses_bad_sample_files(tmp_path, array, words):
     np.save(tmp_path / "bad.npy", array)
     assert_clean_error(
-        gan2d("eval", "--samples", str(tmp_path / "bad.npy"), "--dataset", "grid25"), *words
+        gan2d_here("eval", "--samples", str(tmp_path / "bad.npy"), "--dataset", "grid25"), *words
     )
 
 
 def test_eval_refuses_a_file_that_is_not_npy(tmp_path):
     (tmp_path / "bad.npy").write_text("hello")
     assert_clean_error(
-        gan2d("eval", "--samples", str(tmp_path / "bad.npy"), "--dataset", "ring8"), "npy"
+        gan2d_here("eval", "--samples", str(tmp_path / "bad.npy"), "--dataset", "ring8"), "npy"
     )
 
 
@@ -256,4 +273,4 @@ def run_files(tmp_path):
     ],
 )
 def test_bad_run_files_exit_2_with_one_clear_line(run_files, args, words):
-    assert_clean_error(gan2d(*[a.format(dir=run_files) for a in args]), *words)
+    assert_clean_error(gan2d_here(*[a.format(dir=run_files) for a in args]), *words)

@@ -180,7 +180,7 @@ def test_a_file_over_the_byte_limit_is_refused_naming_the_limit():
 
 
 def test_too_many_points_are_refused_naming_the_limit():
-    assert str(MAX_POINTS) in refusal(b"1,2\n" * (MAX_POINTS + 1))
+    assert f"{MAX_POINTS:,}" in refusal(b"1,2\n" * (MAX_POINTS + 1))
     assert f"the limit is {MAX_POINTS:,}" in refusal(npy_bytes(np.zeros((MAX_POINTS + 1, 2))))
 
 

@@ -244,3 +244,17 @@ def test_training_on_from_saved_weights_equals_training_straight_bit_for_bit():
 def test_a_state_of_another_shape_is_refused_by_train_run():
     with pytest.raises(ValueError, match="not the state of one run"):
         train_run(TINY.with_changes(width=16), 2, init_state=fresh_state(TINY))
+
+
+def test_an_uploaded_config_never_names_a_file_on_the_server(tmp_path):
+    """Regression: a config naming /etc/passwd made the server read it, and its error
+    message showed the file's lines."""
+    path = tmp_path / "secret.csv"
+    path.write_text("1,2\n3,4\n5,6\n")
+    doc = {"gan2d": "config", "version": 1, "settings": {"dataset": "custom"}}
+    doc["settings"]["custom_path"] = str(path)
+    with pytest.raises(runfile.RunFileError, match="must carry its points") as refusal:
+        runfile.config_from_json(json.dumps(doc))
+    assert "1,2" not in str(refusal.value)
+    config, _ = runfile.config_from_json(json.dumps(doc), allow_paths=True)  # the CLI
+    assert config.custom_path == str(path)

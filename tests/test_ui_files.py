@@ -65,9 +65,11 @@ def test_points_drawn_with_the_mouse_become_the_training_data(lab_page, app_serv
     assert_clean(page, app_server)
 
 
-def _upload(page, name: str, data: bytes) -> None:
+def _upload(page, name: str, data: bytes, mime: str = "text/csv") -> None:
+    """Drop a file on the lab's box (browsers type files inconsistently: the box must
+    take any type, and the bytes say what the file is)."""
     page.locator("input.filepond--browser").set_input_files(
-        files=[{"name": name, "mimeType": "text/csv", "buffer": data}]
+        files=[{"name": name, "mimeType": mime, "buffer": data}]
     )
 
 
@@ -84,7 +86,7 @@ def test_a_bad_csv_shows_its_error_and_a_good_one_trains(lab_page, app_server):
     rng = np.random.default_rng(1)
     good = np.concatenate([rng.normal([-1, 0], 0.1, (50, 2)), rng.normal([1, 1], 0.1, (50, 2))])
     text = "x,y\n" + "\n".join(f"{x:.4f},{y:.4f}" for x, y in good)
-    _upload(page, "two-blobs.csv", text.encode())
+    _upload(page, "two-blobs.csv", text.encode(), mime="application/vnd.ms-excel")
     page.get_by_text("Training on two-blobs.csv: 100 points").first.wait_for(timeout=FRAME_MS)
     page.wait_for_function("gan2dTest.select('dataset').value === 'custom'", timeout=FRAME_MS)
     page.wait_for_function("window.gan2d.step >= 20", timeout=LOAD_MS)
@@ -145,5 +147,11 @@ def test_downloads_load_back_and_the_timeline_goes_back(lab_page, app_server, tm
     page.get_by_text("replaying step").first.wait_for(timeout=FRAME_MS)
     assert _step(page) < step
     page.get_by_role("button", name="Live", exact=True).click()
+    expect(page.locator(".gan2d-step").first).to_have_text(f"{step:,}", timeout=FRAME_MS)
+    # and the lab opens its own weights file again (a browser gives .npz no type)
+    page.get_by_role("button", name="Reset").first.click()
+    expect(page.locator(".gan2d-step").first).to_have_text("0", timeout=FRAME_MS)
+    _upload(page, "w.npz", raw_weights, mime="")
+    page.get_by_text(f"goes on from step {step:,}").first.wait_for(timeout=FRAME_MS)
     expect(page.locator(".gan2d-step").first).to_have_text(f"{step:,}", timeout=FRAME_MS)
     assert_clean(page, app_server)

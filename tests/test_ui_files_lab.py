@@ -5,6 +5,7 @@ and each download is the file it says."""
 from __future__ import annotations
 
 import io
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -69,8 +70,7 @@ def test_drawn_points_train_and_come_back_from_the_config(lab):
     lab.files.use_drawn()
     assert lab.config.dataset == "custom" and points.is_point_set(lab.config.custom_path)
     assert lab.plots.drawn_points().shape == (5, 2)
-    raw = lab.files.config_file().getvalue()
-    config, preset = runfile.config_from_json(raw)
+    config, preset = runfile.config_from_json(lab.files.make("config"))
     assert preset == "ns-gan" and config.dataset == "custom"
     np.testing.assert_array_equal(
         points.lookup(config.custom_path), points.lookup(lab.config.custom_path)
@@ -88,16 +88,74 @@ def test_too_few_drawn_points_are_refused(lab):
 
 def test_the_downloads_are_the_files_they_say(lab):
     with pytest.raises(ValueError, match="press Play or Step"):
-        lab.files.png()
+        lab.files.make("png")
     lab.runner.play()
     for _ in range(3):
         _next_frame(lab)
     lab.runner.pause()
-    png = Image.open(lab.files.png())
+    png = Image.open(io.BytesIO(lab.files.make("png")))
     assert png.format == "PNG" and png.size == (1920, 1080)
-    gif = Image.open(lab.files.gif())
+    gif = Image.open(io.BytesIO(lab.files.make("gif")))
     assert gif.format == "GIF" and gif.n_frames >= 2
-    raw = lab.files.weights_file().getvalue()
-    state = runfile.state_from_npz(raw, lab.config)
+    state = runfile.state_from_npz(lab.files.make("weights"), lab.config)
     assert int(state["step"]) >= lab.shown_step
-    assert isinstance(lab.files.config_file(), io.BytesIO)
+    config, preset = runfile.config_from_json(lab.files.make("config"))
+    assert (config, preset) == (lab.config, "ns-gan")
+
+
+def test_loading_weights_starts_a_new_record_and_a_live_share_follows(lab):
+    lab.runner.play()
+    for _ in range(3):
+        _next_frame(lab)
+    lab.runner.pause()
+    old_run = lab._last_frame.run_id
+    lab._share_live()
+    share = lab.share
+    seen = share.number
+    raw = runfile.weights_npz(lab.config, train_run(lab.config, 7, chunk_size=7).state)
+    lab.files.open_file("w.npz", raw)
+    frame = _next_frame(lab)
+    assert frame.step == 7 and frame.run_id != old_run
+    assert lab.history.steps() == [7]  # the replay record starts over with the new run
+    assert share.run is lab.runner and share.number > seen  # followers see the new run
+
+
+def test_a_follower_cannot_change_the_data_or_open_files(lab):
+    lab.runner.step()
+    _next_frame(lab)
+    lab._share_live()
+    follower = Lab(query={"follow": lab.share.code})
+    try:
+        before = (follower.config, follower.settings.preset)
+        assert follower.files.dropper.disabled and follower.files.use_button.disabled
+        other = follower.config.with_changes(loss="hinge")
+        follower.files.open_file("run.json", runfile.config_json(other, "hinge").encode())
+        assert "Make it mine first" in follower.files.status.value
+        assert (follower.config, follower.settings.preset) == before
+    finally:
+        follower.close()
+
+
+def test_the_same_file_dropped_again_is_opened_again(lab):
+    opened = []
+    lab.files.open_file = lambda name, raw: opened.append(name)
+    first, again = b"1,2\n3,4\n5,6\n", b"1,2\n3,4\n5,6\n"
+    for files in ({"a.csv": first}, {}, {"a.csv": again}, {"a.csv": again, "b.csv": first}):
+        lab.files._opened(SimpleNamespace(new=files))
+    assert opened == ["a.csv", "a.csv", "b.csv"]
+
+
+def test_your_points_stay_with_the_lab_across_datasets(lab):
+    pts = np.array([[0.0, 0.0], [1.0, 0.5], [-1.0, 2.0]])
+    lab.use_points(pts, "three points")
+    name = lab.config.custom_path
+    lab.settings.dataset = "grid25"
+    assert lab.config.dataset == "grid25" and lab.config.custom_path == ""
+    assert "custom_path" not in lab.query()
+    lab.settings.dataset = "custom"
+    assert lab.config.custom_path == name and lab.config.data_std == 0.02
+
+
+def test_a_download_that_cannot_be_made_says_why_at_the_top(lab):
+    lab.files.downloads["gif"]._transfer()
+    assert lab.notice.kind == "warning" and "Nothing to animate yet" in lab.notice.text

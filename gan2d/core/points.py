@@ -159,7 +159,7 @@ def _parse_csv(raw: bytes, name: str) -> np.ndarray:
                     continue  # a header
                 raise _not_two_numbers(name, text, lineno) from None
             if len(rows) > MAX_POINTS:
-                raise PointsError(f"{name} has more than the {MAX_POINTS} points allowed")
+                raise PointsError(f"{name} has more than the {MAX_POINTS:,} points allowed")
             continue
         if not _all_numbers(cells):
             if first:

@@ -33,6 +33,8 @@ WEIGHTS_FORMAT = "gan2d-weights-1"
 EMBED_MAX = 20_000
 #: the largest config file read (20,000 embedded points take about 1 MB)
 MAX_CONFIG_BYTES = 16 * 1024 * 1024
+#: the largest weights file opened (a width-512 x depth-6 state is about 35 MB)
+MAX_WEIGHTS_BYTES = 64 * 1024 * 1024
 _META = ("__config__", "__format__")
 
 
@@ -62,9 +64,13 @@ def config_json(config: Config, preset: str | None = None) -> str:
     return text[: -len("\n}")] + ',\n  "points": [\n' + rows + "\n  ]\n}\n"
 
 
-def config_from_json(raw: bytes | str, name: str = "the config file") -> tuple[Config, str | None]:
+def config_from_json(
+    raw: bytes | str, name: str = "the config file", allow_paths: bool = False
+) -> tuple[Config, str | None]:
     """The config and preset name in a config file; embedded points are registered
-    and named in ``custom_path``. ``RunFileError`` says what is wrong."""
+    and named in ``custom_path``. ``RunFileError`` says what is wrong. A file path in
+    ``custom_path`` is refused unless ``allow_paths`` (the command line, on the user's
+    own machine): an uploaded file must never make a server read one of its files."""
     if len(raw) > MAX_CONFIG_BYTES:
         raise RunFileError(
             f"{name} is {len(raw):,} bytes, over the limit of {MAX_CONFIG_BYTES // 2**20} MB"
@@ -96,6 +102,12 @@ def config_from_json(raw: bytes | str, name: str = "the config file") -> tuple[C
         flat[key] = format_value(value) if not isinstance(value, str) else value
     if "points" in doc and flat.get("dataset") == "custom":
         flat["custom_path"] = points.register(_embedded_points(doc["points"], name))
+    path = flat.get("custom_path", "")
+    if path and not points.is_point_set(path) and not allow_paths:
+        raise RunFileError(
+            f"{name} names a file for its data (custom_path={path!r}); a config opened "
+            "here must carry its points instead (download one from the lab)"
+        )
     try:
         config = Config.from_dict(flat)
     except ValueError as err:
@@ -160,12 +172,12 @@ def state_from_npz(raw: bytes, config: Config, name: str = "the weights file"):
     return {**state, "hp": hparams_array(config)}
 
 
-def run_from_npz(raw: bytes, name: str = "the weights file"):
+def run_from_npz(raw: bytes, name: str = "the weights file", allow_paths: bool = False):
     """(config, preset, state) of a weights file, with the config it was trained with
-    (its embedded points registered, as ``config_from_json`` does)."""
+    (its embedded points registered; ``allow_paths`` as for ``config_from_json``)."""
     npz, stored_config = _open_weights(raw, name)
     npz.close()
-    config, preset = config_from_json(stored_config, f"the config in {name}")
+    config, preset = config_from_json(stored_config, f"the config in {name}", allow_paths)
     return config, preset, state_from_npz(raw, config, name)
 
 
@@ -180,6 +192,10 @@ def file_kind(raw: bytes) -> str:
 
 def _open_weights(raw: bytes, name: str):
     """The open ``.npz`` of a weights file and the config text stored in it."""
+    if len(raw) > MAX_WEIGHTS_BYTES:
+        raise RunFileError(
+            f"{name} is {len(raw):,} bytes, over the limit of {MAX_WEIGHTS_BYTES // 2**20} MB"
+        )
     try:
         npz = np.load(io.BytesIO(raw), allow_pickle=False)
     except Exception:  # numpy, zipfile, zlib: any error means a damaged file

@@ -15,6 +15,8 @@ training state as ``.npz`` (``gan2d.core.runfile``), which ``python -m gan2d tra
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import html
 import io
 import logging
@@ -38,12 +40,15 @@ COPY_TIMEOUT_S = 20.0
 
 
 class Download(pn.widgets.FileDownload):
-    """A download button whose file is made when clicked; a file that cannot be made
-    (nothing to draw yet, say) becomes a message (``on_error``), not a traceback."""
+    """A button whose file is made when clicked, in two parts: ``prepare()`` on the
+    page's event loop gathers what the file needs (quickly; a ``ValueError`` says why
+    there is nothing to save yet), then ``make(prepared) -> bytes`` runs on a thread,
+    so a slow file (a GIF, a copy of the weights) never holds up the server's other
+    pages. A failure becomes a message (``on_error``), never a traceback."""
 
-    def __init__(self, label: str, filename: str, callback, on_error, **params):
+    def __init__(self, label: str, filename: str, prepare, make, on_error, **params):
         super().__init__(
-            callback=callback,
+            callback=prepare,  # Panel's label logic wants one; _transfer replaces its use
             filename=filename,
             label=label,
             color="light",
@@ -52,14 +57,28 @@ class Download(pn.widgets.FileDownload):
             margin=(2, 5),
             **params,
         )
-        self._on_error = on_error
+        self._prepare, self._make, self._on_error = prepare, make, on_error
 
     @param.depends("_clicks", watch=True)
     def _transfer(self):
         try:
-            super()._transfer()
+            prepared = self._prepare()
+        except ValueError as err:
+            self._on_error(str(err))
+            return
+        pn.state.execute(functools.partial(self._finish, prepared))
+
+    async def _finish(self, prepared) -> None:
+        try:
+            raw = await asyncio.to_thread(self._make, prepared)
         except (ValueError, TimeoutError) as err:
             self._on_error(str(err))
+            return
+        except Exception as err:
+            log.exception("gan2d: a download failed")
+            self._on_error(f"The file could not be made: {type(err).__name__}: {err}")
+            return
+        self._sync_data(io.BytesIO(raw))
 
 
 class RunFiles(pn.viewable.Viewer):
@@ -79,24 +98,29 @@ class RunFiles(pn.viewable.Viewer):
         self.use_button.on_click(lambda _e: self._guard(self.use_drawn))
         self.clear_button = pn.widgets.Button(label="Clear", width=70)
         self.clear_button.on_click(lambda _e: plots.clear_drawing())
+        # No file types: browsers name them inconsistently (an empty type for .npy, a
+        # spreadsheet's for .csv), and the bytes say what a file is. The box's cap is
+        # the largest file it opens (weights); each kind has its own limit after that.
         self.dropper = pn.widgets.FileDropper(
-            accepted_filetypes=[".csv", ".txt", ".npy", ".json", ".npz"],
-            max_file_size=f"{points.MAX_BYTES // 2**20}MB",
+            max_file_size=f"{runfile.MAX_WEIGHTS_BYTES // 2**20}MB",
             chunk_size=1_000_000,
             multiple=False,
             layout="compact",
             sizing_mode="stretch_width",
         )
         self.dropper.param.watch(self._opened, "value")
-        self._seen: dict[str, int] = {}
+        self._seen: dict[str, bytes | str] = {}  # the file each name last brought
         self.fit = pn.widgets.Checkbox(label="fit uploaded points to the view", value=False)
         self.status = pn.widgets.StaticText(value="", sizing_mode="stretch_width")
-        warn = lambda text: self.say(text, "warning")  # noqa: E731
+        warn = lab.download_failed
         self.downloads = {
-            "png": Download("Picture (PNG)", "gan2d.png", self.png, warn),
-            "gif": Download("Animation (GIF)", "gan2d.gif", self.gif, warn),
-            "config": Download("Config (JSON)", "gan2d-config.json", self.config_file, warn),
-            "weights": Download("Weights (NPZ)", "gan2d-weights.npz", self.weights_file, warn),
+            name: Download(label, filename, prepare, make, warn)
+            for name, label, filename, prepare, make in (
+                ("png", "Picture (PNG)", "gan2d.png", self._png_inputs, _png),
+                ("gif", "Animation (GIF)", "gan2d.gif", self._gif_inputs, _gif),
+                ("config", "Config (JSON)", "gan2d-config.json", self._config_inputs, _text),
+                ("weights", "Weights (NPZ)", "gan2d-weights.npz", self._runner, _weights),
+            )
         }
         self.data_panel = pn.Column(
             pn.Row(self.draw_toggle, self.clear_button, sizing_mode="stretch_width"),
@@ -116,6 +140,19 @@ class RunFiles(pn.viewable.Viewer):
 
     def __panel__(self):
         return pn.Column(self.data_panel, self.save_panel)
+
+    def make(self, name: str) -> bytes:
+        """The file of download ``name`` ("png", "gif", "config", "weights"), made at
+        once on this thread (the buttons make theirs on a thread of their own)."""
+        button = self.downloads[name]
+        return button._make(button._prepare())
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A follower cannot change the data or open files (downloads still work)."""
+        for widget in (self.draw_toggle, self.use_button, self.clear_button, self.dropper):
+            widget.disabled = read_only
+        if read_only:
+            self.draw_toggle.value = False
 
     # ------------------------------------------------------------------ messages
     def say(self, text: str, kind: str = "info") -> None:
@@ -146,10 +183,13 @@ class RunFiles(pn.viewable.Viewer):
         self.say(f"Training on your {len(pts):,} drawn points.", "ok")
 
     def _opened(self, event) -> None:
+        """The box's files changed: open the one that is new (a file removed from the
+        box, or a name uploaded again, changes them too)."""
+        self._seen = {k: v for k, v in self._seen.items() if k in event.new}
         for name, raw in event.new.items():
-            if self._seen.get(name) == id(raw):
+            if self._seen.get(name) is raw:
                 continue
-            self._seen[name] = id(raw)
+            self._seen[name] = raw
             self.open_file(name, raw.encode("utf-8") if isinstance(raw, str) else raw)
 
     def open_file(self, name: str, raw: bytes) -> None:
@@ -178,31 +218,49 @@ class RunFiles(pn.viewable.Viewer):
             self.say(f"Training on {name}: {len(pts):,} points{note}.", "ok")
 
     # ------------------------------------------------------------------ files out
-    def png(self) -> io.BytesIO:
-        from gan2d.ui import export
-
+    # What each file needs, gathered on the page's event loop (see ``Download``).
+    def _png_inputs(self):
         frame = self.lab.shown_frame()
         if frame is None:
             raise ValueError("No picture yet: press Play or Step first.")
-        title = f"gan2d — {self.lab.settings.preset}"
-        return io.BytesIO(export.render_png(frame, self.lab.plots.curve_history(), title=title))
+        return frame, self.lab.plots.curve_history(), f"gan2d — {self.lab.settings.preset}"
 
-    def gif(self) -> io.BytesIO:
-        from gan2d.ui import export
-
+    def _gif_inputs(self):
         frames = list(self.lab.history.frames)
         if len(frames) < 2:
             raise ValueError("Nothing to animate yet: let the run play for a few seconds.")
-        return io.BytesIO(export.render_gif(frames))
+        return frames
 
-    def config_file(self) -> io.BytesIO:
-        text = runfile.config_json(self.lab.config, self.lab.settings.preset)
-        return io.BytesIO(text.encode("utf-8"))
+    def _config_inputs(self):
+        self.lab.hold_points()
+        return runfile.config_json(self.lab.config, self.lab.settings.preset)
 
-    def weights_file(self) -> io.BytesIO:
-        runner = self.lab.runner
-        if runner is None:
+    def _runner(self):
+        if self.lab.runner is None:
             raise ValueError("This lab has no run of its own: press Make it mine first.")
-        config, _runs, state = runner.copy_state(COPY_TIMEOUT_S)
-        raw = runfile.weights_npz(config, jax.device_get(run_state(state, 0)))
-        return io.BytesIO(raw)
+        self.lab.hold_points()
+        return self.lab.runner, self.lab.settings.preset
+
+
+# The files themselves, made on a thread from what was gathered.
+def _png(inputs) -> bytes:
+    from gan2d.ui import export
+
+    frame, curves, title = inputs
+    return export.render_png(frame, curves, title=title)
+
+
+def _gif(frames) -> bytes:
+    from gan2d.ui import export
+
+    return export.render_gif(frames)
+
+
+def _text(text: str) -> bytes:
+    return text.encode("utf-8")
+
+
+def _weights(inputs) -> bytes:
+    runner, preset = inputs
+    config, _runs, state = runner.copy_state(COPY_TIMEOUT_S)
+    return runfile.weights_npz(config, jax.device_get(run_state(state, 0)), preset)

@@ -16,6 +16,7 @@ import time
 from urllib.parse import urlencode
 
 import panel as pn
+import param
 from panel.io.state import set_curdoc
 
 from gan2d.core import points
@@ -129,7 +130,14 @@ class Lab(pn.viewable.Viewer):
         self._hidden = False
         self._notebook = False  # shown in a notebook cell: see _repr_mimebundle_
 
-        self.plots = LabPlots(extent=data_extent(self.config))
+        # own points this lab trains on (drawn, uploaded, from a file): kept here too, so
+        # the server's store of point sets (a bounded one) can always be given them back
+        self._own_points = None
+        try:
+            extent = data_extent(self.config)
+        except ValueError:  # a shared run's points this server no longer holds
+            extent = 3.5
+        self.plots = LabPlots(extent=extent)
         self.history = FrameHistory()
         self.notice = Notice()
         self._build_widgets()
@@ -350,12 +358,20 @@ class Lab(pn.viewable.Viewer):
         (a batch that is not a multiple of the generators, say) is refused with a
         notice and the settings go back; applying a config twice does nothing."""
         names = {e.name for e in events}
-        if self.settings.dataset == "custom" and not self.settings.custom_path:
+        own = self._own_points
+        if self.settings.dataset == "custom" and own is None and not self.settings.custom_path:
             self.settings.param.update({e.name: e.old for e in events})
             raise ValueError(
                 "there are no points of yours yet: draw some on the map or open a file of "
                 "points (under Data)"
             )
+        # the points go with "your points" only; the lab keeps them for a return
+        path = points.register(own) if self.settings.dataset == "custom" and own is not None else ""
+        if self.settings.dataset == "custom" and own is None:
+            path = self.settings.custom_path
+        if path != self.settings.custom_path:
+            with param.parameterized.discard_events(self.settings):
+                self.settings.custom_path = path
         try:
             config = ls.settings_config(self.settings)
             if "dataset" in names and "data_std" not in names:
@@ -437,22 +453,45 @@ class Lab(pn.viewable.Viewer):
 
     def _reset(self):
         self.timeline.go_live()
+        self.hold_points()
         if self.runner is not None:
             self.runner.reset(self.config)
 
     # ------------------------------------------------------------------ own data, files
+    def _own_run_needed(self) -> None:
+        if self.runner is None:
+            raise ValueError(
+                "this lab follows a shared run: press Make it mine first"
+                if self.following is not None
+                else "this lab has no run yet"
+            )
+
     def use_points(self, pts, what: str) -> None:
         """Train on these points (drawn or uploaded): ``dataset=custom``, a restart."""
+        self._own_run_needed()
+        self._own_points = pts
         name = points.register(pts)
         config = Config.from_dict({"dataset": "custom", "custom_path": name}, base=self.config)
         self.settings.param.update(ls.config_values(config))
         self._reset()
         self.notice.show("info", f"Training on {what}. Modes and HQ do not apply; W1 does.")
 
+    def hold_points(self) -> None:
+        """Give this lab's own points back to the server's store (it keeps only the
+        most recently used sets), before anything reads them by name."""
+        if self._own_points is not None:
+            points.register(self._own_points)
+
+    def download_failed(self, text: str) -> None:
+        self.notice.show("warning", f"Not saved: {text}")
+
     def load_run(self, config: Config, preset: str | None, state=None) -> None:
         """Open a run's config (the run restarts from its seed) or its weights (the run
         goes on from their step: ``state`` is one run's training state)."""
+        self._own_run_needed()
         self.timeline.go_live()
+        if config.dataset == "custom":
+            self._own_points = points.lookup(config.custom_path)
         if preset in PRESETS and preset != self.settings.preset:
             self.settings.preset = preset  # its settings, then the file's on top
         self.settings.param.update(ls.config_values(config))
@@ -632,6 +671,7 @@ class Lab(pn.viewable.Viewer):
         self.plot_toggles.disabled = read_only
         self.transport.disable(read_only)
         self.share_button.visible = not read_only
+        self.files.set_read_only(read_only)
         self.follow_bar.visible = read_only
         if read_only:
             self.follow_line.value = html.escape(
@@ -696,9 +736,9 @@ class Lab(pn.viewable.Viewer):
         self._url_changed()
 
     def _own_run(self, config: Config, runs, state, notice: str | None = None) -> None:
-        """A run of this page's own that goes on from ``state`` (stacked for ``runs``)."""
-        if self.runner is not None:
-            self.runner.close()
+        """A run of this page's own that goes on from ``state`` (stacked for ``runs``);
+        a live share of the old run moves to it."""
+        old = self.runner
         self._awaiting_ack = False
         extra = {} if notice is None else {"start_notice": notice}
         self.runner = LabRun(
@@ -708,6 +748,10 @@ class Lab(pn.viewable.Viewer):
             start=(runs, state),
             **extra,
         )
+        if self.share is not None:
+            self.share.move_to(self.runner)
+        if old is not None:
+            old.close()
 
     # ------------------------------------------------------------------ text
     def _readout_html(self, frame, replay: bool = False) -> str:

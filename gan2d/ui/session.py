@@ -16,6 +16,7 @@ says. A paused run, or one waiting for its page, is not due and costs no compute
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -45,6 +46,9 @@ KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config
 LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
 GRAD_LIMIT = 1e7
 SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
+# Runs are numbered across the process: a page whose run is replaced (Make it mine,
+# loaded weights) sees a new number, so its curves and replay record start over.
+_RUN_IDS = itertools.count(1)
 
 
 def chunk_plan(speed: int) -> list[int]:
@@ -401,7 +405,7 @@ class LabRun(PageJob):
             self.error = None
             self._message("error", None)
         if change.kind == "restart":
-            self._run_id += 1
+            self._run_id = next(_RUN_IDS)
             self._scale_id += 1
             self._curves = _Curves()
             with self._lock:

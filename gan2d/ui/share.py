@@ -48,6 +48,12 @@ class Share:
             self.frame = frame
         self._notify()
 
+    def move_to(self, run) -> None:
+        """The teacher's page replaced its run (loaded weights): share the new one."""
+        self.run.unlisten(self.publish)
+        self.run = run
+        run.listen(self.publish)
+
     def end(self) -> None:
         """The run is no longer shared: its followers are told once, keeping their frame."""
         self.ended = True
