@@ -56,8 +56,10 @@ def test_points_drawn_with_the_mouse_become_the_training_data(lab_page, app_serv
     for i in range(1, 11):
         page.mouse.move(cx - r + i * r / 5, cy + r, steps=2)
     page.mouse.up()
+    before = _map_box(page)["y"]
     page.get_by_role("button", name="Train on these").click()
     page.get_by_text("Training on your").first.wait_for(timeout=FRAME_MS)
+    assert _map_box(page)["y"] == before  # the notice that came did not move the plots
     page.wait_for_function("gan2dTest.select('dataset').value === 'custom'", timeout=FRAME_MS)
     page.get_by_role("button", name="Step", exact=True).click()
     page.wait_for_function("window.gan2d.step >= 1", timeout=LOAD_MS)
@@ -135,7 +137,7 @@ def test_downloads_load_back_and_the_timeline_goes_back(lab_page, app_server, tm
     (tmp_path / "w.npz").write_bytes(raw_weights)
     out = subprocess.run(
         [sys.executable, "-m", "gan2d", "eval", "--config", str(tmp_path / "run.json"),
-         "--weights", str(tmp_path / "w.npz")],
+         "--weights", str(tmp_path / "w.npz"), "--w1", "sliced"],
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert json.loads(out.stdout)["step"] == step

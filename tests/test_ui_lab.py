@@ -182,3 +182,15 @@ def test_a_closed_lab_and_its_run_are_freed():
         assert [r() is None for r in refs] == [True, True, True]
     finally:
         pool.shutdown()
+
+
+def test_the_preset_text_says_when_the_settings_have_left_the_preset():
+    lab = Lab(query={"preset": "wgan-gp"})
+    assert "modified" not in lab.explain.object
+    lab.settings.seed = 4  # another seed is still the preset
+    assert "modified" not in lab.explain.object
+    lab.settings.loss = "minimax"
+    lab.settings.dataset = "spiral"
+    assert "(modified: dataset, data_std, loss;" in lab.explain.object
+    lab.settings.preset = "ns-gan"  # a preset chosen again: its own text, unmarked
+    assert "**ns-gan** —" in lab.explain.object and "modified" not in lab.explain.object

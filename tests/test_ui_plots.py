@@ -4,6 +4,8 @@ legends keep their swatches."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,7 @@ from gan2d.core.config import Config
 from gan2d.ui import plots as lab_plots
 from gan2d.ui.plots import LabPlots
 from gan2d.ui.session import Frame
+from gan2d.ui.style import FAKE
 
 CONFIG = Config(width=16, depth=1, batch_size=32).validate()
 RNG = np.random.default_rng(0)
@@ -124,3 +127,21 @@ def test_legends_have_swatches_that_never_change(name):
         # Bokeh draws no swatch for an empty source; one NaN point draws only the swatch
         assert all(len(v) == 1 and np.isnan(v[0]) for v in data.values())
         assert renderer.data_source not in (plots.loss_src, plots.hist_src)
+
+
+def test_each_generator_of_a_mixture_has_its_own_colour():
+    plots = LabPlots(extent=3.0)
+    frame = make_frame(5)
+    mixture = dataclasses.replace(frame, config=CONFIG.with_changes(n_generators=4))
+    plots.update(mixture, ALL_SHOWN)
+    fake = frame.snap["fake"]
+    mixture_src = plots.field_map.mixture_src
+    lines = [plots.fake_src.data["x"], *mixture_src.data["xs"]]
+    assert len(lines) == 4 and len(set(mixture_src.data["colour"])) == 3
+    for i, line in enumerate(lines):
+        drawn = np.asarray(line, np.float64)[0::3]
+        np.testing.assert_allclose(drawn, fake[i::4, 0], rtol=1e-6)  # sample i: generator i % 4
+    assert FAKE not in mixture_src.data["colour"]  # the first generator keeps orange
+    assert "a colour per generator" in plots.field.title.text
+    plots.update(frame, ALL_SHOWN)  # one generator again: one colour, the others emptied
+    assert mixture_src.data["xs"] == [] and "(orange)" in plots.field.title.text

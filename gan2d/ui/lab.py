@@ -40,6 +40,7 @@ TICK_MS = 250  # housekeeping (a class has one per page); frames go when ready o
 URL_SETTLE_S = 0.3
 ACK_TIMEOUT_S = 3.0
 GONE_S = 2.0  # a tab without a connection this long is closed: its run stops
+NOTICE_ROOM_PX = 46
 NOTEBOOK_TICK_MS = 150  # a notebook cell's frames: on a timer, with no acknowledgement
 
 
@@ -268,7 +269,9 @@ class Lab(pn.viewable.Viewer):
                 sizing_mode="stretch_width",
             ),
             self.url_alert,
-            self.notice.pane,
+            # room kept for one line of notice, so that one coming or going does not
+            # move the plots under a class's eyes
+            pn.Column(self.notice.pane, min_height=NOTICE_ROOM_PX, sizing_mode="stretch_width"),
             self.diverged_box,
             pn.Row(self.sidebar, self.plots_area, sizing_mode="stretch_width"),
             sizing_mode="stretch_width",
@@ -385,6 +388,7 @@ class Lab(pn.viewable.Viewer):
         self.config = config
         if config.data_std != self.settings.data_std:
             self.settings.data_std = config.data_std
+        self.explain.object = self._explain_text()
         self.notice.show(None)
         if self.runner is not None:
             self.runner.set_config(config)
@@ -783,8 +787,15 @@ class Lab(pn.viewable.Viewer):
         return sep.join(parts)
 
     def _explain_text(self) -> str:
+        """The preset's two lines, marked as modified once the settings leave it (the
+        text then describes the preset as it comes, not this run)."""
         preset = PRESETS[self.settings.preset]
-        return f"**{preset.name}** — {preset.summary}<br>*Look for:* {preset.watch}"
+        query = ls.make_query(preset.name, self.config, ls.DEFAULT_SPEED, [])
+        changed = [k for k in query if k not in ("preset", "seed", "custom_path")]
+        head = f"**{preset.name}**"
+        if changed:
+            head += f" *(modified: {', '.join(changed)}; the text is about the preset as it comes)*"
+        return f"{head} — {preset.summary}<br>*Look for:* {preset.watch}"
 
     # ------------------------------------------------------------------ URL
     def query(self) -> dict[str, str]:

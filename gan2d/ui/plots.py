@@ -35,6 +35,7 @@ from gan2d.ui.style import (
     EXACT_W1_COLOUR,
     FAKE,
     G_COLOUR,
+    GENERATOR_COLOURS,
     HQ_COLOUR,
     MANIFOLD_COLS,
     MANIFOLD_ROWS,
@@ -57,6 +58,10 @@ CURVES_EVERY_S = 0.25
 # sizes the frame to fit the axis, so without it the frame moved whenever the tick
 # labels changed width, and each move laid the page out again.
 CHART_BORDER_LEFT = 72
+FIELD_TITLES = {
+    False: "Real (black) vs generated (orange) on the critic's map",
+    True: "Real (black) vs generated (a colour per generator) on the critic's map",
+}
 MODES_TITLE = "Modes and HQ share (live, 512 samples)"
 NO_MODES_TITLE = "Modes and HQ: not defined for this data (it has no modes): see W1"
 DRAWN = "#1971c2"
@@ -194,6 +199,14 @@ class CriticMap:
             fig.line("x", "y", source=self.push_src, color=FAKE, alpha=0.45, line_width=1)
         self.fake_src = ColumnDataSource({"x": [], "y": []}, name="fake")
         dots(fig, self.fake_src, FAKE, size=5 if size >= 400 else 4, cap="round")
+        # a mixture's other generators (sample i is generator i mod n): one line of dots
+        # each, in its own colour, in one renderer; empty for a single generator
+        self.mixture_src = ColumnDataSource({"xs": [], "ys": [], "colour": []})
+        fig.multi_line(
+            "xs", "ys", source=self.mixture_src, line_color="colour",
+            line_width=5 if size >= 400 else 4, line_cap="round",
+        )  # fmt: skip
+        self._mixture = 1
         # the map covers the grid, and axes would be measured and redrawn every frame
         fig.axis.visible = False
         fig.grid.visible = False
@@ -210,11 +223,13 @@ class CriticMap:
     def clear(self) -> None:
         for src in (self.real_src, self.fake_src, self.grid_arrow_src, self.push_src):
             src.data = {"x": [], "y": []}
+        self.mixture_src.data = {"xs": [], "ys": [], "colour": []}
         self._real = None
 
-    def show(self, snap: dict, loss: str, scale_id, extent: float) -> None:
+    def show(self, snap: dict, loss: str, scale_id, extent: float, generators: int = 1) -> None:
         """Draw one snapshot. ``scale_id`` changes when the critic's values may mean
-        something else (a new run or loss): the colour range is set afresh then."""
+        something else (a new run or loss): the colour range is set afresh then. With
+        several ``generators``, each one's points get their own colour."""
         if abs(extent - self.extent) > 1e-9:
             self.set_extent(extent)
         self.show_real(snap["real"])
@@ -222,7 +237,15 @@ class CriticMap:
             self._critic_image(snap["critic"], loss, scale_id), extent
         )
         fake = snap["fake"]
-        self.fake_src.data = dot_data(fake)
+        self.fake_src.data = dot_data(fake[::generators])
+        if generators > 1 or self._mixture > 1:
+            lines = [dot_data(fake[i::generators]) for i in range(1, generators)]
+            self.mixture_src.data = {
+                "xs": [line["x"] for line in lines],
+                "ys": [line["y"] for line in lines],
+                "colour": list(GENERATOR_COLOURS[1:generators]),
+            }
+            self._mixture = generators
         if self.arrows:
             self.push_src.data = _polyline(push_segments(snap, extent))
             self.grid_arrow_src.data = _polyline(grid_arrows(snap, extent))
@@ -284,7 +307,7 @@ class LabPlots:
 
     # ------------------------------------------------------------------ build
     def _build_field(self, extent):
-        self.field_map = CriticMap(extent, "Real (black) vs generated (orange) on the critic's map")
+        self.field_map = CriticMap(extent, FIELD_TITLES[False])
         self.field = self.field_map.figure
         self.field_view = self.field_map.view
         self.real_src = self.field_map.real_src
@@ -441,7 +464,10 @@ class LabPlots:
         """Draw a kept frame (the timeline): map, manifold and histogram as they were,
         the curves marked at its step; nothing is added to the curves."""
         if visible.get("field", True):
-            self.field_map.show(frame.snap, frame.config.loss, frame.scale_id, frame.extent)
+            self.field_map.show(
+                frame.snap, frame.config.loss, frame.scale_id, frame.extent,
+                frame.config.n_generators,
+            )  # fmt: skip
         if visible.get("manifold", True):
             self.manifold_src.data = manifold_lines(frame.snap["manifold"], frame.config.z_dim == 1)
         if visible.get("hist", True):
@@ -509,7 +535,12 @@ class LabPlots:
         if abs(frame.extent - self.extent) > 1e-9:
             self.set_extent(frame.extent)
         if visible.get("field", True):
-            self.field_map.show(snap, frame.config.loss, frame.scale_id, frame.extent)
+            title = FIELD_TITLES[frame.config.n_generators > 1]
+            if self.field.title.text != title:
+                self.field.title.text = title
+            self.field_map.show(
+                snap, frame.config.loss, frame.scale_id, frame.extent, frame.config.n_generators
+            )
         else:
             self.field_map.show_real(snap["real"])  # the manifold draws them too
         if visible.get("manifold", True):

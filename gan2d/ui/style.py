@@ -24,6 +24,10 @@ SLICED_W1_COLOUR = "#868e96"
 EXACT_W1_COLOUR = "#212529"
 #: one colour per run in the Compare tab's charts (its maps keep REAL / FAKE points)
 RUN_COLOURS = ("#e8590c", "#1c7ed6", "#2b8a3e", "#862e9c")
+#: one colour per generator of a mixture (the first is FAKE, a single generator's)
+GENERATOR_COLOURS = (
+    "#e8590c", "#1c7ed6", "#2b8a3e", "#ae3ec9", "#f59f00", "#0c8599", "#e64980", "#5c940d",
+)  # fmt: skip
 FONT = "13pt"
 TICK_FONT = "11pt"
 BACKGROUND = "#fbfbfd"
