@@ -69,6 +69,7 @@ def download(page, label: str) -> bytes:
 def pictures(browser, url: str, out: Path) -> None:
     page = browser.new_page(viewport={"width": 1500, "height": 1050})
     open_lab(page, url + "?preset=wgan-gp&speed=20")
+    page.get_by_role("button", name="Your own data: draw, open a file…").click()
     page.get_by_role("button", name="Draw points").click()
     draw_face(page)
     page.get_by_role("button", name="Train on these").click()
@@ -91,6 +92,7 @@ def pictures(browser, url: str, out: Path) -> None:
     page.get_by_role("button", name="Play").click()
     page.wait_for_function("window.gan2d.step >= 1500", timeout=LOAD_MS)
     page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Save: picture, animation, config, weights…").click()
     (out / "export.png").write_bytes(download(page, "Picture (PNG)"))
     page.close()
 
@@ -101,6 +103,7 @@ def gif_size(browser, url: str, seconds: float) -> dict:
     page.get_by_role("button", name="Play").click()
     time.sleep(seconds)  # a run of this length is what is measured, not a condition
     page.get_by_role("button", name="Pause").click()
+    page.get_by_role("button", name="Save: picture, animation, config, weights…").click()
     step = page.evaluate("window.gan2d.step")
     raw = download(page, "Animation (GIF)")
     gif = Image.open(io.BytesIO(raw))

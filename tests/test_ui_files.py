@@ -27,6 +27,15 @@ pytestmark = pytest.mark.browser
 SMALL = "?preset=ns-gan&width=32&depth=2&batch_size=64&speed=5"
 
 
+def _open_panel(page, label: str) -> None:
+    """The files panels are on the page only once asked for (each model costs frames)."""
+    page.get_by_role("button", name=label).click()
+
+
+OWN_DATA = "Your own data: draw, open a file…"
+SAVE = "Save: picture, animation, config, weights…"
+
+
 def _dataset(page) -> str:
     return page.evaluate("gan2dTest.select('dataset').value")
 
@@ -45,6 +54,7 @@ def _map_box(page):
 def test_points_drawn_with_the_mouse_become_the_training_data(lab_page, app_server):
     page = lab_page
     open_lab(page, app_server.url + SMALL)
+    _open_panel(page, OWN_DATA)
     page.get_by_role("button", name="Draw points").click()
     box = _map_box(page)
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -80,6 +90,7 @@ def test_a_bad_csv_shows_its_error_and_a_good_one_trains(lab_page, app_server):
     open_lab(page, app_server.url + SMALL)
     page.get_by_role("button", name="Play").click()
     page.wait_for_function("window.gan2d.step >= 10", timeout=LOAD_MS)
+    _open_panel(page, OWN_DATA)
     _upload(page, "bad.csv", b"x,y\n1,2\n3,banana\n")
     page.get_by_text("line 3").wait_for(timeout=FRAME_MS)
     assert _dataset(page) == "ring8"
@@ -114,6 +125,7 @@ def test_downloads_load_back_and_the_timeline_goes_back(lab_page, app_server, tm
     expect(readout).to_contain_text("0 steps/s", timeout=FRAME_MS)  # stopped
     step = _step(page)
 
+    _open_panel(page, SAVE)
     png = Image.open(io.BytesIO(_download(page, "Picture (PNG)")))
     png.load()
     assert png.format == "PNG" and png.width >= 1200
@@ -153,6 +165,7 @@ def test_downloads_load_back_and_the_timeline_goes_back(lab_page, app_server, tm
     # and the lab opens its own weights file again (a browser gives .npz no type)
     page.get_by_role("button", name="Reset").first.click()
     expect(page.locator(".gan2d-step").first).to_have_text("0", timeout=FRAME_MS)
+    _open_panel(page, OWN_DATA)
     _upload(page, "w.npz", raw_weights, mime="")
     page.get_by_text(f"goes on from step {step:,}").first.wait_for(timeout=FRAME_MS)
     expect(page.locator(".gan2d-step").first).to_have_text(f"{step:,}", timeout=FRAME_MS)

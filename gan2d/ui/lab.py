@@ -215,11 +215,11 @@ class Lab(pn.viewable.Viewer):
             groups.append(pn.pane.Markdown(f"**{group}**", margin=(8, 5, 0, 5)))
             groups.extend(self.widgets[n] for n in names)
             if group == "Data":
-                groups.append(self.files.data_panel)
+                groups.append(self._on_demand("Your own data: draw, open a file…", "data_panel"))
         groups.append(pn.pane.Markdown("**Plots shown**", margin=(8, 5, 0, 5)))
         groups.append(self.plot_toggles)
         groups.append(pn.pane.Markdown("**Take it home**", margin=(8, 5, 0, 5)))
-        groups.append(self.files.save_panel)
+        groups.append(self._on_demand("Save: picture, animation, config, weights…", "save_panel"))
         self.sidebar = pn.Column(
             *groups,
             width=SIDEBAR_WIDTH,
@@ -277,6 +277,15 @@ class Lab(pn.viewable.Viewer):
             sizing_mode="stretch_width",
             stylesheets=[CSS],
         )
+
+    def _on_demand(self, label: str, panel: str) -> pn.Column:
+        """A button that shows one of the files panels when pressed. Until then its
+        widgets are not on the page: every model on a page costs a little in each of its
+        frames (Bokeh walks them all for every update it sends)."""
+        button = pn.widgets.Button(label=label, color="light", sizing_mode="stretch_width")
+        slot = pn.Column(button, sizing_mode="stretch_width", margin=0)
+        button.on_click(lambda _e: setattr(slot, "objects", [getattr(self.files, panel)]))
+        return slot
 
     def __panel__(self):
         return self.layout
