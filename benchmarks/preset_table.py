@@ -18,8 +18,9 @@ import time
 
 import jax
 import numpy as np
-from gan2d.config import PRESETS, get_preset
-from gan2d.sweep import run_sweep
+
+from gan2d.core.sweep import run_sweep
+from gan2d.presets import PRESETS, get_preset
 
 
 def preset_row(name: str, seeds: list[int], steps: int | None = None) -> dict:

@@ -273,3 +273,30 @@ def test_ten_sessions_at_once_each_get_a_lab(chromium, app_server):
     finally:
         context.close()
     assert "Traceback" not in app_server.output()
+
+
+def test_the_presenter_view_fits_a_projector_and_copy_link_copies_the_run(chromium, app_server):
+    context = chromium.new_context(viewport={"width": 1280, "height": 720})
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    try:
+        page = context.new_page()
+        open_lab(page, app_server.url + "?preset=ns-gan&seed=4&present=1")
+        readout = page.locator(".gan2d-readout").first
+        size = float(readout.evaluate("el => parseFloat(getComputedStyle(el).fontSize)"))
+        assert size >= 24  # readable from the back of a room
+        assert page.get_by_label("loss", exact=True).is_hidden()  # the sidebar is folded
+        boxes = [c.bounding_box() for c in page.locator("canvas").all()]
+        field = max((b for b in boxes if b), key=lambda b: b["width"] * b["height"])
+        assert field["y"] + field["height"] <= 720  # the map fits without scrolling
+        assert readout.bounding_box()["y"] >= 0
+        text = page.get_by_text("The non-saturating loss").first.bounding_box()
+        assert text["y"] + text["height"] < 720  # and the preset's text beside it
+        page.wait_for_function("location.search.includes('present=1')", timeout=FRAME_MS)
+        page.get_by_role("button", name="Copy link").click()
+        page.get_by_role("button", name="Link copied").wait_for(timeout=FRAME_MS)
+        copied = page.evaluate("navigator.clipboard.readText()")
+        assert copied == page.evaluate("location.href")
+        assert "seed=4" in copied and "present=1" in copied and "preset=ns-gan" in copied
+    finally:
+        context.close()
+    assert "Traceback" not in app_server.output()

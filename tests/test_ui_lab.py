@@ -9,6 +9,7 @@ import pytest
 from helpers import wait_until
 
 from gan2d.core.programs import PROGRAMS
+from gan2d.presets import PRESETS
 from gan2d.ui import page
 from gan2d.ui import settings as ls
 from gan2d.ui.lab import Lab
@@ -194,3 +195,29 @@ def test_the_preset_text_says_when_the_settings_have_left_the_preset():
     assert "(modified: dataset, data_std, loss;" in lab.explain.object
     lab.settings.preset = "ns-gan"  # a preset chosen again: its own text, unmarked
     assert "**ns-gan** —" in lab.explain.object and "modified" not in lab.explain.object
+
+
+def test_the_readout_shows_progress_through_the_preset_while_it_is_the_preset():
+    from test_ui_plots import make_frame
+
+    lab = Lab(query={"preset": "ns-gan"})
+    frame = make_frame(1250)
+    length = f"{PRESETS['ns-gan'].steps:,}"
+    assert f"1,250</b> of {length}" in lab._readout_html(frame)
+    lab.settings.lr_d = 5e-4  # modified: the preset's length no longer says anything
+    assert " of " not in lab._readout_html(frame).split("|")[0]
+
+
+def test_the_presenter_view_is_large_and_hides_the_sidebar():
+    from gan2d.ui.style import PRESENT_CSS
+
+    lab = Lab(query={"present": "1"})
+    assert not lab.sidebar.visible and "controls" in lab.settings.hide
+    field = lab.plots.field
+    assert field.width == field.height == 420  # fits 1280 x 720 with the readout
+    assert lab.plots.field_map.real_on_top.visible  # real points drawn over the fakes
+    assert PRESENT_CSS in lab.clock.stylesheets
+    assert lab.query()["present"] == "1"
+    lab.settings.present = False
+    assert field.width == 560 and not lab.plots.field_map.real_on_top.visible
+    assert "present" not in lab.query()

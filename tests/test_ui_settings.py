@@ -141,3 +141,12 @@ def test_any_query_gives_a_valid_config_and_warnings_never_an_exception(query):
     parsed.config.validate()
     assert parsed.preset in PRESETS and parsed.speed in ls.SPEEDS
     assert all(isinstance(w, str) and w for w in parsed.warnings)
+
+
+def test_the_presenter_view_is_part_of_the_link():
+    q = ls.parse_query({"present": "1", "preset": "unrolled"})
+    assert q.present and q.warnings == []
+    assert ls.make_query("unrolled", q.config, ls.DEFAULT_SPEED, [], True)["present"] == "1"
+    assert "present" not in ls.make_query("unrolled", q.config, ls.DEFAULT_SPEED, [])
+    q = ls.parse_query({"present": "big"})
+    assert not q.present and "present='big'" in q.warnings[0]

@@ -33,7 +33,7 @@ from gan2d.ui.plots import LabPlots
 from gan2d.ui.scheduler import scheduler
 from gan2d.ui.session import LabRun
 from gan2d.ui.share import SHARES, Share
-from gan2d.ui.style import CSS, HEADER_STYLE, SIDEBAR_WIDTH
+from gan2d.ui.style import CSS, HEADER_STYLE, PRESENT_CSS, SIDEBAR_WIDTH
 from gan2d.ui.widgets import Notice, Transport, in_session, status_line
 
 TICK_MS = 250  # housekeeping (a class has one per page); frames go when ready or acknowledged
@@ -41,6 +41,27 @@ URL_SETTLE_S = 0.3
 ACK_TIMEOUT_S = 3.0
 GONE_S = 2.0  # a tab without a connection this long is closed: its run stops
 NOTICE_ROOM_PX = 46
+MAP_PX, PRESENT_MAP_PX = 560, 420  # the critic map's side, normally and when presenting
+PRESENT_TEXT_PX = 380
+COPY_LINK_JS = """
+const url = window.location.href;
+try {
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(url);
+  } else {
+    const area = document.createElement("textarea");
+    area.value = url;
+    document.body.appendChild(area);
+    area.select();
+    document.execCommand("copy");
+    area.remove();
+  }
+  button.label = "Link copied";
+} catch (err) {
+  button.label = "Copy failed";
+}
+setTimeout(() => { button.label = "Copy link"; }, 1500);
+"""
 NOTEBOOK_TICK_MS = 150  # a notebook cell's frames: on a timer, with no acknowledgement
 
 
@@ -114,6 +135,7 @@ class Lab(pn.viewable.Viewer):
             preset=parsed.preset,
             speed=parsed.speed,
             hide=parsed.hide,
+            present=parsed.present,
             **ls.config_values(parsed.config),
         )
         self.config = parsed.config
@@ -160,7 +182,9 @@ class Lab(pn.viewable.Viewer):
         self.settings.param.watch(self.notice.guard(self._on_preset), ["preset"])
         self.settings.param.watch(self._on_speed, ["speed"])
         self.settings.param.watch(self._on_hide, ["hide"])
+        self.settings.param.watch(lambda e: self._apply_present(), ["present"])
         self.clock.on_msg(self._on_ack)
+        self._apply_present()
         self._apply_hide()
 
     # ------------------------------------------------------------------ widgets
@@ -190,6 +214,11 @@ class Lab(pn.viewable.Viewer):
             speed=self.speed_slider,
         )
         self.clock = FrameClock(readout=self._readout_html(None), stylesheets=[CSS])
+        self.copy_button = pn.widgets.Button(label="Copy link", width=110, align="center")
+        # in the page: the address bar holds the whole state (settings, seed, hidden
+        # items, presenter view); the clipboard API needs https or localhost, so a
+        # classroom server on plain http gets the older copy command instead
+        self.copy_button.js_on_click(args={"button": self.copy_button}, code=COPY_LINK_JS)
         self.share_button = pn.widgets.Button(label="Share live", width=110, align="center")
         self.share_button.on_click(lambda e: self.notice.guard(self._share_live)())
         self.share_line = status_line("", css_classes=["gan2d-status"], visible=False)
@@ -204,6 +233,10 @@ class Lab(pn.viewable.Viewer):
         self.explain = pn.pane.Markdown(
             self._explain_text(), styles={"font-size": "1.05em"}, sizing_mode="stretch_width"
         )
+        # the preset's text sits beside the transport bar; in the presenter view, beside
+        # the map, where a projector has room for it at a large size
+        self.explain_top = pn.Column(self.explain, self.share_line, sizing_mode="stretch_width")
+        self.explain_side = pn.Column(width=PRESENT_TEXT_PX, visible=False)
         self.url_alert = pn.pane.Alert("", alert_type="warning", visible=False)
         self.diverged_alert = Notice(margin=(0, 0, 0, 0))
         diverged_reset = pn.widgets.Button(label="↺ Reset the run", color="danger")
@@ -241,7 +274,7 @@ class Lab(pn.viewable.Viewer):
             sizing_mode="stretch_width",
         )
         self.plots_area = pn.Column(
-            pn.FlexBox(p["field"], p["manifold"], sizing_mode="stretch_width"),
+            pn.FlexBox(p["field"], self.explain_side, p["manifold"], sizing_mode="stretch_width"),
             self.timeline,
             curves,
             sizing_mode="stretch_width",
@@ -264,8 +297,9 @@ class Lab(pn.viewable.Viewer):
             self.follow_bar,
             pn.Row(
                 self.transport,
+                self.copy_button,
                 self.share_button,
-                pn.Column(self.explain, self.share_line, sizing_mode="stretch_width"),
+                self.explain_top,
                 sizing_mode="stretch_width",
             ),
             self.url_alert,
@@ -424,6 +458,20 @@ class Lab(pn.viewable.Viewer):
 
     def _on_hide(self, event):
         self._apply_hide()
+        self._url_changed()
+
+    def _apply_present(self) -> None:
+        """The presenter view (``present=1``): large text and points, a map that fits a
+        1280 x 720 projector with the readout and the preset's text, no sidebar."""
+        on = self.settings.present
+        self.plots.set_presenting(on, PRESENT_MAP_PX if on else MAP_PX)
+        self.clock.stylesheets = [CSS, PRESENT_CSS] if on else [CSS]
+        self.explain.styles = {"font-size": "1.4em" if on else "1.05em"}
+        self.explain_top.objects = [self.share_line] if on else [self.explain, self.share_line]
+        self.explain_side.objects = [self.explain] if on else []
+        self.explain_side.visible = on
+        if on and "controls" not in self.settings.hide:
+            self.settings.hide = [*self.settings.hide, "controls"]
         self._url_changed()
 
     def _apply_hide(self):
@@ -781,6 +829,8 @@ class Lab(pn.viewable.Viewer):
         if frame is None:
             return f'step <b class="gan2d-step">0</b>{sep}press Play'
         parts = [f'step <b class="gan2d-step">{frame.step:,}</b>']
+        if not self._modified:  # how far along the preset's run it is
+            parts[0] += f" of {PRESETS[self.settings.preset].steps:,}"
         parts.append(f"{frame.steps_per_s:,.0f} steps/s")
         snap = frame.snap
         if "live_modes" in snap:
@@ -799,20 +849,23 @@ class Lab(pn.viewable.Viewer):
         """The preset's two lines, marked as modified once the settings leave it (the
         text then describes the preset as it comes, not this run)."""
         preset = PRESETS[self.settings.preset]
-        query = ls.make_query(preset.name, self.config, ls.DEFAULT_SPEED, [])
-        changed = [k for k in query if k not in ("preset", "seed", "custom_path")]
+        changed = self._modified = self._changed_from_preset()  # the readout uses it too
         head = f"**{preset.name}**"
         if changed:
             head += f" *(modified: {', '.join(changed)}; the text is about the preset as it comes)*"
         return f"{head} — {preset.summary}<br>*Look for:* {preset.watch}"
 
+    def _changed_from_preset(self) -> list[str]:
+        """The settings in which this run differs from its preset (the seed aside)."""
+        query = ls.make_query(self.settings.preset, self.config, ls.DEFAULT_SPEED, [])
+        return [k for k in query if k not in ("preset", "seed", "custom_path")]
+
     # ------------------------------------------------------------------ URL
     def query(self) -> dict[str, str]:
         if self.following is not None:
             return {"follow": self.following.code}
-        return ls.make_query(
-            self.settings.preset, self.config, self.settings.speed, self.settings.hide
-        )
+        s = self.settings
+        return ls.make_query(s.preset, self.config, s.speed, s.hide, s.present)
 
     def _url_changed(self):
         self._url_dirty_at = time.perf_counter()

@@ -34,6 +34,7 @@ from gan2d.ui.style import (
     D_COLOUR,
     EXACT_W1_COLOUR,
     FAKE,
+    FONT,
     G_COLOUR,
     GENERATOR_COLOURS,
     HQ_COLOUR,
@@ -58,9 +59,11 @@ CURVES_EVERY_S = 0.25
 # sizes the frame to fit the axis, so without it the frame moved whenever the tick
 # labels changed width, and each move laid the page out again.
 CHART_BORDER_LEFT = 72
-FIELD_TITLES = {
-    False: "Real (black) vs generated (orange) on the critic's map",
-    True: "Real (black) vs generated (a colour per generator) on the critic's map",
+FIELD_TITLES = {  # (a mixture?, presenting?): a presenter's map is smaller, its font larger
+    (False, False): "Real (black) vs generated (orange) on the critic's map",
+    (True, False): "Real (black) vs generated (a colour per generator) on the critic's map",
+    (False, True): "Real (black), generated (orange)",
+    (True, True): "Real (black), generated (by generator)",
 }
 MODES_TITLE = "Modes and HQ share (live, 512 samples)"
 NO_MODES_TITLE = "Modes and HQ: not defined for this data (it has no modes): see W1"
@@ -187,7 +190,7 @@ class CriticMap:
         bar.outline_line_color = None
         self.colorbar_figure = bar
         self.real_src = ColumnDataSource({"x": [], "y": []})
-        dots(fig, self.real_src, REAL, 0.55)
+        self.real_dots = dots(fig, self.real_src, REAL, 0.55)
         # Arrows are NaN-separated polylines: the browser strokes each set as one path
         # rather than one path per arrow.
         self.grid_arrow_src = ColumnDataSource({"x": [], "y": []})
@@ -198,7 +201,7 @@ class CriticMap:
             )
             fig.line("x", "y", source=self.push_src, color=FAKE, alpha=0.45, line_width=1)
         self.fake_src = ColumnDataSource({"x": [], "y": []}, name="fake")
-        dots(fig, self.fake_src, FAKE, size=5 if size >= 400 else 4, cap="round")
+        self.fake_dots = dots(fig, self.fake_src, FAKE, size=5 if size >= 400 else 4, cap="round")
         # a mixture's other generators (sample i is generator i mod n): one line of dots
         # each, in its own colour, in one renderer; empty for a single generator
         self.mixture_src = ColumnDataSource({"xs": [], "ys": [], "colour": []})
@@ -210,9 +213,23 @@ class CriticMap:
         # the map covers the grid, and axes would be measured and redrawn every frame
         fig.axis.visible = False
         fig.grid.visible = False
+        # the presenter view draws the real points again, over the fakes, so that a mode
+        # under a crowd of orange stays visible from the back of a room
+        self.real_on_top = dots(fig, self.real_src, REAL, 0.9, size=5)
+        self.real_on_top.visible = False
         self.figure = style_figure(fig)
         self.view = column(self.figure, self.colorbar_figure)
         self._real = None
+
+    def set_presenting(self, on: bool, size: int) -> None:
+        """The presenter view: a map of ``size`` pixels, thick points, the real points
+        also drawn on top, a large title."""
+        self.figure.update(width=size, height=size)
+        self.colorbar_figure.update(width=size, height=60 if on else 80)
+        self.real_dots.glyph.line_width = 5 if on else 3
+        self.fake_dots.glyph.line_width = 8 if on else 5
+        self.real_on_top.visible = on
+        self.figure.title.text_font_size = "17pt" if on else FONT
 
     def set_extent(self, extent: float) -> None:
         """New view square (dataset or radius changed): not per frame."""
@@ -307,7 +324,8 @@ class LabPlots:
 
     # ------------------------------------------------------------------ build
     def _build_field(self, extent):
-        self.field_map = CriticMap(extent, FIELD_TITLES[False])
+        self.presenting = False
+        self.field_map = CriticMap(extent, FIELD_TITLES[False, False])
         self.field = self.field_map.figure
         self.field_view = self.field_map.view
         self.real_src = self.field_map.real_src
@@ -499,6 +517,13 @@ class LabPlots:
             "hist": self.hist,
         }
 
+    def set_presenting(self, on: bool, size: int) -> None:
+        """The presenter view's map (see ``CriticMap.set_presenting``) and its title."""
+        self.presenting = on
+        self.field_map.set_presenting(on, size)
+        mixture = "generator" in self.field.title.text and "orange" not in self.field.title.text
+        self.field.title.text = FIELD_TITLES[mixture, on]
+
     def set_extent(self, extent: float) -> None:
         """New view square (dataset or radius changed): not per frame."""
         self.extent = extent
@@ -535,7 +560,7 @@ class LabPlots:
         if abs(frame.extent - self.extent) > 1e-9:
             self.set_extent(frame.extent)
         if visible.get("field", True):
-            title = FIELD_TITLES[frame.config.n_generators > 1]
+            title = FIELD_TITLES[frame.config.n_generators > 1, self.presenting]
             if self.field.title.text != title:
                 self.field.title.text = title
             self.field_map.show(

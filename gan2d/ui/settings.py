@@ -130,6 +130,7 @@ def _settings_class() -> type[param.Parameterized]:
         objects=list(SPEEDS), default=DEFAULT_SPEED, doc="training steps per frame"
     )
     attrs["hide"] = param.List(default=[], item_type=str, doc="hidden controls / plots")
+    attrs["present"] = param.Boolean(default=False, doc="presenter view: large, for a projector")
     attrs["__doc__"] = "One parameter per config field, plus preset, speed and hidden items."
     return type("LabSettings", (param.Parameterized,), attrs)
 
@@ -158,6 +159,7 @@ class LabQuery:
     hide: list[str]
     warnings: list[str]
     follow: str | None = None  # the code of a live shared run to watch
+    present: bool = False  # the presenter view (``present=1``)
 
 
 def hide_names() -> set[str]:
@@ -176,6 +178,13 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             follow = raw.strip().upper()
         else:
             warnings.append(f"follow={raw!r} is not a share code (6 letters and digits)")
+    present = False
+    if "present" in args:
+        raw = args.pop("present").strip().lower()
+        if raw in ("1", "true", "yes", "0", "false", "no"):
+            present = raw in ("1", "true", "yes")
+        else:
+            warnings.append(f"present={raw!r}: use present=1 for the presenter view")
     preset = args.pop("preset", DEFAULT_PRESET)
     if preset not in PRESETS:
         warnings.append(
@@ -227,7 +236,7 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             config = Config.from_dict({key: raw}, base=config)
         except ValueError as err:
             warnings.append(f"{err}; ignored")
-    return LabQuery(preset, config, speed, hide, warnings, follow)
+    return LabQuery(preset, config, speed, hide, warnings, follow, present)
 
 
 def _link_points_problem(raw: str) -> str | None:
@@ -244,9 +253,11 @@ def _link_points_problem(raw: str) -> str | None:
     return None
 
 
-def make_query(preset: str, config: Config, speed: int, hide: list[str]) -> dict[str, str]:
+def make_query(
+    preset: str, config: Config, speed: int, hide: list[str], present: bool = False
+) -> dict[str, str]:
     """The shortest query that reproduces this run: the preset, the fields that differ
-    from it, and speed / hidden flags when not the defaults."""
+    from it, and speed / hidden flags / the presenter view when not the defaults."""
     query = {"preset": preset}
     reference = preset_config(preset)
     for f in dataclasses.fields(Config):
@@ -261,4 +272,6 @@ def make_query(preset: str, config: Config, speed: int, hide: list[str]) -> dict
         query["speed"] = str(speed)
     if hide:
         query["hide"] = ",".join(hide)
+    if present:
+        query["present"] = "1"
     return query

@@ -98,6 +98,10 @@ def style_figure(fig, title_size: str = FONT):
     return fig
 
 
+#: the presenter view's readout: readable from the back of a room
+PRESENT_CSS = """
+.gan2d-readout { font-size: 2em; }
+"""
 #: page CSS shared by every tab (the readout line, status lines, select boxes)
 CSS = """
 .gan2d-readout { font-size: 1.3em; font-variant-numeric: tabular-nums; color: #212529;
