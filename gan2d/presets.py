@@ -38,8 +38,9 @@ PRESETS: dict[str, Preset] = {
             "vanilla-collapse",
             3000,
             "The original minimax GAN with plain SGD: it collapses onto one mode.",
-            "Watch the fakes abandon one mode after another until nearly all sit on one: "
-            "HQ stays near 99% while modes covered falls to 1. Try unrolled_steps=5.",
+            "Watch the fakes give up the ring and crowd together: by the end they sit on "
+            "one or two spots, on a mode or just beside one (modes covered 0 to 2). "
+            "Try unrolled_steps=5.",
             loss="minimax",
             optimizer="sgd",
             beta1=0.0,
