@@ -412,8 +412,11 @@ class Lab(pn.viewable.Viewer):
                 "points (under Data)"
             )
         # the points go with "your points" only; the lab keeps them for a return
-        path = points.register(own) if self.settings.dataset == "custom" and own is not None else ""
-        if self.settings.dataset == "custom" and own is None:
+        if self.settings.dataset != "custom":
+            path = ""
+        elif own is not None:
+            path = points.register(own)
+        else:
             path = self.settings.custom_path
         if path != self.settings.custom_path:
             with param.parameterized.discard_events(self.settings):
@@ -571,17 +574,18 @@ class Lab(pn.viewable.Viewer):
         """The frame on the screen: a replayed one, or the latest."""
         return self.timeline.shown or self._last_frame
 
+    def _visible(self) -> dict[str, bool]:
+        return {k: k not in self.settings.hide for k in ls.PLOTS}
+
     def _show_kept(self, frame) -> None:
-        visible = {k: k not in self.settings.hide for k in ls.PLOTS}
-        self.plots.show_still(frame, visible)
+        self.plots.show_still(frame, self._visible())
         self.clock.readout = self._readout_html(frame, replay=True)
 
     def _show_live(self) -> None:
-        self.plots.mark_step(None)
         if self._last_frame is not None:
-            self._show_kept(self._last_frame)
-            self.plots.mark_step(None)
+            self.plots.show_still(self._last_frame, self._visible())
             self.clock.readout = self._readout_html(self._last_frame)
+        self.plots.mark_step(None)
 
     # ------------------------------------------------------------------ frames
     def _on_ack(self, event):
@@ -664,7 +668,7 @@ class Lab(pn.viewable.Viewer):
         frame = self._next_frame()
         if frame is None:
             return
-        visible = {k: k not in self.settings.hide for k in ls.PLOTS}
+        visible = self._visible()
         self._frame_no += 1
         self._last_frame = frame
         self.history.add(frame)
