@@ -77,6 +77,7 @@ def pictures(browser, url: str, out: Path) -> None:
     page.wait_for_function("window.gan2d.step >= 3000", timeout=LOAD_MS)
     page.screenshot(path=str(out / "own-data.png"))
     page.get_by_role("button", name="Pause").click()
+    page.get_by_text("moments kept: drag to go back").wait_for(timeout=LOAD_MS)
     handle = page.locator(".noUi-handle").last
     handle.focus()
     handle.press("Home")
