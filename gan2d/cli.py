@@ -1,4 +1,4 @@
-"""``python -m gan2d``: presets, train, eval, theory, bench, sweep.
+"""``python -m gan2d``: presets, train, eval, theory, bench, sweep, challenges.
 
 Every subcommand prints one JSON line on stdout (``bench`` prints a table unless
 ``--json``). Bad input exits with status 2 and one line on stderr, never a traceback.
@@ -319,6 +319,44 @@ def cmd_sweep(args) -> None:
     emit({"summary": True, **totals})
 
 
+def cmd_challenges(args) -> None:
+    from gan2d.challenges import CHALLENGES
+
+    if args.json:
+        emit(
+            {
+                name: {"title": c.title, "target": c.target, "may_change": list(c.allowed)}
+                for name, c in CHALLENGES.items()
+            }
+        )
+        return
+    width = max(len(n) for n in CHALLENGES)
+    for name, c in CHALLENGES.items():
+        print(f"{name:<{width}}  {c.title}: {c.target}")
+
+
+def cmd_challenge(args) -> None:
+    from gan2d.challenges import attempt, get_challenge
+
+    challenge = get_challenge(args.name)
+    changes = parse_sets(args.set or [])
+    if args.seed is not None:
+        changes["seed"] = str(args.seed)
+    config = challenge.student_config(changes)
+    result = attempt(challenge, config)
+    emit(
+        {
+            "challenge": challenge.name,
+            "passed": result.passed,
+            "target": challenge.target,
+            "got": result.got,
+            "steps": result.steps,
+            "seed": config.seed,
+            "changes": {k: v for k, v in changes.items() if k != "seed"},
+        }
+    )
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -380,6 +418,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-memory-mb", type=float, help="refuse sweeps needing more")
     p.add_argument("--w1", choices=["exact", "sliced"], default="exact")
     p.set_defaults(func=cmd_sweep)
+
+    p = sub.add_parser("challenges", help="list the challenges and their targets")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_challenges)
+
+    p = sub.add_parser("challenge", help="try a challenge headless: passed, target, got as JSON")
+    p.add_argument("name", metavar="NAME")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", default=[])
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=cmd_challenge)
     return parser
 
 

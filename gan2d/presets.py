@@ -25,10 +25,11 @@ class Preset:
     steps: int
     summary: str
     watch: str
+    speed: int  # steps per frame in the app: its promise shows within about 20 s
 
 
-def _preset(name, steps, summary, watch, **changes) -> Preset:
-    return Preset(name, Config(**changes).validate(), steps, summary, watch)
+def _preset(name, steps, summary, watch, speed=20, **changes) -> Preset:
+    return Preset(name, Config(**changes).validate(), steps, summary, watch, speed)
 
 
 PRESETS: dict[str, Preset] = {
@@ -41,6 +42,7 @@ PRESETS: dict[str, Preset] = {
             "Watch the fakes give up the ring and crowd together: by the end they sit on "
             "one or two spots, on a mode or just beside one (modes covered 0 to 2). "
             "Try unrolled_steps=5.",
+            speed=20,
             loss="minimax",
             optimizer="sgd",
             beta1=0.0,
@@ -57,6 +59,7 @@ PRESETS: dict[str, Preset] = {
             "Saturating minimax loss against a strong critic: the generator's gradient dies.",
             "Watch G's gradient norm (log scale) fall by orders of magnitude while the "
             "critic wins; the fakes stop moving. Switch loss to ns and they move again.",
+            speed=20,
             loss="minimax",
             lr_g=1e-4,
             lr_d=1e-3,
@@ -71,6 +74,7 @@ PRESETS: dict[str, Preset] = {
             "The non-saturating loss: the generator maximises log D(G(z)).",
             "Watch all eight modes fill in; points strung between modes show where "
             "precision is still poor.",
+            speed=50,
             loss="ns",
             lr_g=1e-4,
             lr_d=1e-4,
@@ -81,6 +85,7 @@ PRESETS: dict[str, Preset] = {
             "Wasserstein GAN with weight clipping (Arjovsky et al. 2017).",
             "Watch the critic's map: clipping makes it almost linear, so fakes drift "
             "slowly. Raise clip and watch it sharpen.",
+            speed=20,
             loss="wgan",
             optimizer="rmsprop",
             lr_g=5e-4,
@@ -95,6 +100,7 @@ PRESETS: dict[str, Preset] = {
             "WGAN with gradient penalty (Gulrajani et al. 2017): a smooth, useful critic.",
             "Watch the arrows: every fake point gets a clear push towards a mode, even far "
             "away. All eight modes fill in within seconds.",
+            speed=20,
             loss="wgan-gp",
             gp_weight=1.0,
             d_steps=5,
@@ -109,6 +115,7 @@ PRESETS: dict[str, Preset] = {
             "Unrolled GAN (Metz et al. 2017): G plays against the critic 5 steps ahead.",
             "The original minimax loss, but each generator step differentiates through 5 "
             "look-ahead critic updates, so parking on one mode does not pay.",
+            speed=10,
             loss="minimax",
             unrolled_steps=5,
             lr_g=1e-4,
@@ -125,6 +132,7 @@ PRESETS: dict[str, Preset] = {
             "Least-squares GAN (Mao et al. 2017): squared error instead of log loss.",
             "Watch the critic map: its values are targets 0 and 1, and the gradient does "
             "not saturate far from the data.",
+            speed=50,
             loss="lsgan",
             lr_g=1e-4,
             lr_d=1e-4,
@@ -134,6 +142,7 @@ PRESETS: dict[str, Preset] = {
             6000,
             "Hinge loss (Lim & Ye 2017; used by SN-GAN and BigGAN).",
             "Watch the critic map flatten where it is already confident (margin 1).",
+            speed=50,
             loss="hinge",
             lr_g=1e-4,
             lr_d=1e-4,
@@ -144,6 +153,7 @@ PRESETS: dict[str, Preset] = {
             "Non-saturating loss with an R1 penalty on real data (Mescheder et al. 2018).",
             "Watch the critic map stay flat on the real modes: R1 stops the critic from "
             "overshooting, so training settles instead of oscillating.",
+            speed=50,
             loss="ns",
             r1_weight=0.1,
             lr_g=1e-4,
@@ -156,6 +166,7 @@ PRESETS: dict[str, Preset] = {
             "Each of the 8 generators settles on its own mode, so almost no fake is left "
             "on the arcs between modes: the protocol's HQ (EMA generator) passes 95%; the "
             "live readout scores the raw generator and reads a little lower (82-95%).",
+            speed=50,
             loss="ns",
             activation="tanh",
             n_generators=8,
@@ -172,6 +183,7 @@ PRESETS: dict[str, Preset] = {
             "Our best grid: 5 tanh generators, NS loss, a minibatch-std critic, EMA, LR decay.",
             "Watch the generators split the grid between them. The critic also sees how "
             "spread out each batch is, a cue that a batch of fakes is missing modes.",
+            speed=50,
             dataset="grid25",
             data_std=0.05,
             loss="ns",

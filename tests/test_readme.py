@@ -25,7 +25,10 @@ def test_every_setting_and_preset_is_documented():
 def test_the_preset_table_matches_the_presets():
     """A preset retuned in code is retuned in the README's table too."""
     for preset in PRESETS.values():
-        row = f"| `{preset.name}` | {preset.steps} | {preset.summary} | {preset.watch} |"
+        row = (
+            f"| `{preset.name}` | {preset.steps} | {preset.speed} | {preset.summary} | "
+            f"{preset.watch} |"
+        )
         assert row in README, f"README preset table is stale for {preset.name}: {row}"
 
 

@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gan2d.challenges import CHALLENGES
 from gan2d.core.config import SPECS, Config
+from gan2d.lessons import LESSONS
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 
@@ -19,7 +21,7 @@ def test_empty_query_is_the_default_preset():
     q = ls.parse_query({})
     assert q.preset == ls.DEFAULT_PRESET
     assert q.config == ls.preset_config(ls.DEFAULT_PRESET)
-    assert q.speed == ls.DEFAULT_SPEED
+    assert q.speed == PRESETS[ls.DEFAULT_PRESET].speed  # each preset has its own speed
     assert q.hide == [] and q.warnings == []
 
 
@@ -48,7 +50,7 @@ def test_unknown_keys_presets_speeds_and_hide_flags_warn():
         {"preset": "nope", "speed": "7", "bogus": "1", "hide": "controls,lr_g,whatever"}
     )
     assert q.preset == ls.DEFAULT_PRESET
-    assert q.speed == ls.DEFAULT_SPEED
+    assert q.speed == PRESETS[ls.DEFAULT_PRESET].speed
     assert q.hide == ["controls", "lr_g"]
     text = " ".join(q.warnings)
     for word in ("nope", "speed", "bogus", "whatever"):
@@ -120,13 +122,18 @@ def test_the_lab_runs_every_preset_at_a_valid_size():
 def test_every_preset_fits_the_lab():
     for name in PRESETS:
         config = ls.preset_config(name)
-        q = ls.parse_query(ls.make_query(name, config, ls.DEFAULT_SPEED, []))
-        assert q.config == config and q.warnings == []
+        query = ls.make_query(name, config, PRESETS[name].speed, [])
+        assert query == {"preset": name}  # its own speed is not repeated
+        q = ls.parse_query(query)
+        assert q.config == config and q.warnings == [] and q.speed == PRESETS[name].speed
 
 
-QUERY_KEYS = st.sampled_from([*SPECS, "preset", "speed", "hide", "bogus", ""])
+QUERY_KEYS = st.sampled_from(
+    [*SPECS, "preset", "speed", "hide", "bogus", "", "lesson", "step", "challenge", "present"]
+)
 QUERY_VALUES = st.one_of(
     st.text(max_size=20),
+    st.sampled_from([*LESSONS, *CHALLENGES, "1", "3", "7"]),
     st.sampled_from(["nan", "inf", "-inf", "1e309", "-1", "0", "1e-300", "999999999999"]),
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.integers(min_value=-(2**70), max_value=2**70).map(str),
@@ -146,7 +153,40 @@ def test_any_query_gives_a_valid_config_and_warnings_never_an_exception(query):
 def test_the_presenter_view_is_part_of_the_link():
     q = ls.parse_query({"present": "1", "preset": "unrolled"})
     assert q.present and q.warnings == []
-    assert ls.make_query("unrolled", q.config, ls.DEFAULT_SPEED, [], True)["present"] == "1"
-    assert "present" not in ls.make_query("unrolled", q.config, ls.DEFAULT_SPEED, [])
+    assert ls.make_query("unrolled", q.config, 10, [], True)["present"] == "1"
+    assert "present" not in ls.make_query("unrolled", q.config, 10, [])
     q = ls.parse_query({"present": "big"})
     assert not q.present and "present='big'" in q.warnings[0]
+
+
+def test_a_lesson_step_is_the_base_of_its_link():
+    q = ls.parse_query({"lesson": "mode-collapse", "step": "4"})
+    step = LESSONS["mode-collapse"].steps[3]
+    assert q.warnings == [] and (q.lesson, q.step, q.preset) == ("mode-collapse", 4, step.preset)
+    assert q.config.pack == 4 and q.config.lr_g == 1e-3 and q.hide == ["controls"]
+    # the link of a changed run names the step and only what differs from it
+    changed = dataclasses.replace(q.config, seed=3)
+    query = ls.make_query(q.preset, changed, q.speed, [], lesson="mode-collapse", step=4)
+    assert query == {"lesson": "mode-collapse", "step": "4", "seed": "3", "hide": ""}
+    back = ls.parse_query(query)
+    assert back.config == changed and back.hide == [] and back.warnings == []
+
+
+def test_a_challenge_link_starts_from_the_challenge_and_hides_what_it_locks():
+    c = CHALLENGES["clip-w1"]
+    q = ls.parse_query({"challenge": "clip-w1", "clip": "0.1"})
+    assert q.warnings == [] and q.challenge == "clip-w1"
+    assert q.config == dataclasses.replace(c.config, clip=0.1)
+    assert "loss" in q.hide and "clip" not in q.hide and "seed" not in q.hide
+    assert ls.make_query(q.preset, q.config, q.speed, q.hide, challenge="clip-w1") == {
+        "challenge": "clip-w1",
+        "clip": "0.1",
+    }
+
+
+def test_bad_lesson_step_and_challenge_names_warn():
+    q = ls.parse_query({"lesson": "nope", "step": "2", "challenge": "zz"})
+    assert q.lesson is None and q.challenge is None and len(q.warnings) == 3
+    assert "mode-collapse" in q.warnings[0] and "needs a lesson" in q.warnings[1]
+    q = ls.parse_query({"lesson": "mode-collapse", "step": "99"})
+    assert q.step == 1 and "steps 1 to 6" in q.warnings[0]

@@ -13,7 +13,7 @@ from gan2d.ui import settings as ls
 from gan2d.ui.lab import Lab
 from gan2d.ui.share import SHARES, valid_code
 
-TINY = {"loss": "ns", "width": "16", "depth": "1", "batch_size": "32"}
+TINY = {"loss": "ns", "width": "16", "depth": "1", "batch_size": "32", "speed": "5"}
 
 
 def shown(lab: Lab) -> int:

@@ -27,6 +27,7 @@ from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 from gan2d.ui.clock import FrameClock
 from gan2d.ui.files import RunFiles
+from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
 from gan2d.ui.limits import max_sessions
 from gan2d.ui.plots import LabPlots
@@ -43,6 +44,8 @@ GONE_S = 2.0  # a tab without a connection this long is closed: its run stops
 NOTICE_ROOM_PX = 46
 MAP_PX, PRESENT_MAP_PX = 560, 420  # the critic map's side, normally and when presenting
 PRESENT_TEXT_PX = 380
+FOCUS_PX = 440  # a lesson step's chart beside the map, in the presenter view
+CURVE_PLOTS = ("losses", "grads", "modes", "w1", "hist")
 COPY_LINK_JS = """
 const url = window.location.href;
 try {
@@ -139,6 +142,10 @@ class Lab(pn.viewable.Viewer):
             **ls.config_values(parsed.config),
         )
         self.config = parsed.config
+        # the lesson and its step (from 1), or the challenge, the lab is in
+        self.lesson, self.lesson_step = parsed.lesson, parsed.step
+        self.challenge = parsed.challenge
+        self._focus: str | None = None  # the plot a lesson step talks about
         self._url_dirty_at = time.perf_counter() if parsed.warnings or query else None
         self._frame_no = 0
         self._sent_at = 0.0
@@ -177,6 +184,7 @@ class Lab(pn.viewable.Viewer):
                 "lab of your own.",
             )
         self._set_read_only(self.following is not None)
+        self.guide.show()
 
         self.settings.param.watch(self.notice.guard(self._on_settings), list(SPECS))
         self.settings.param.watch(self.notice.guard(self._on_preset), ["preset"])
@@ -228,6 +236,7 @@ class Lab(pn.viewable.Viewer):
         self.follow_bar = pn.Row(self.follow_line, self.mine_button, visible=False)
         self.files = RunFiles(self)
         self.timeline = Timeline(self.history, on_show=self._show_kept, on_live=self._show_live)
+        self.guide = Guide(self)
 
     def _build_layout(self):
         self.explain = pn.pane.Markdown(
@@ -267,14 +276,23 @@ class Lab(pn.viewable.Viewer):
         }
         p = self.plot_panes
         curves = pn.FlexBox(
-            *(
-                pn.Column(p[k], min_width=340, styles={"flex": "1 1 380px"})
-                for k in ("losses", "grads", "modes", "w1", "hist")
-            ),
+            *(pn.Column(p[k], min_width=340, styles={"flex": "1 1 380px"}) for k in CURVE_PLOTS),
             sizing_mode="stretch_width",
         )
+        # the curve charts sit in slots: the presenter view moves the one a lesson step
+        # talks about up beside the map (``set_focus``)
+        self.curve_slots = {k: curves.objects[i] for i, k in enumerate(CURVE_PLOTS)}
+        self.focus_slot = pn.Column(width=FOCUS_PX, visible=False)
+        self._opening = False  # open_base sets many settings: one restart, at the end
+        self._stop_at = None
         self.plots_area = pn.Column(
-            pn.FlexBox(p["field"], self.explain_side, p["manifold"], sizing_mode="stretch_width"),
+            pn.FlexBox(
+                p["field"],
+                self.explain_side,
+                self.focus_slot,
+                p["manifold"],
+                sizing_mode="stretch_width",
+            ),
             self.timeline,
             curves,
             sizing_mode="stretch_width",
@@ -286,6 +304,7 @@ class Lab(pn.viewable.Viewer):
                 margin=(8, 24, 0, 4),
             ),
             self.preset_select,
+            self.guide.index,
             pn.Spacer(width=16),
             self.clock,
             align="center",
@@ -321,8 +340,8 @@ class Lab(pn.viewable.Viewer):
         button.on_click(lambda _e: setattr(slot, "objects", [getattr(self.files, panel)]))
         return slot
 
-    def __panel__(self):
-        return self.layout
+    def __panel__(self):  # the page puts the guide outside its tabs; alone, beside the lab
+        return pn.Row(self.guide.panel, self.layout, sizing_mode="stretch_width")
 
     # ------------------------------------------------------------------ notebook
     def _repr_mimebundle_(self, include=None, exclude=None):
@@ -384,6 +403,7 @@ class Lab(pn.viewable.Viewer):
             self.transport.disable()
             return
         self.runner = LabRun(self.config, self.settings.speed, on_frame=self._frame_ready)
+        self.runner.set_stop_at(self._stop_at)
         if in_session():
             self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS)
 
@@ -403,6 +423,8 @@ class Lab(pn.viewable.Viewer):
         """A setting changed: the new config goes to the run. An invalid combination
         (a batch that is not a multiple of the generators, say) is refused with a
         notice and the settings go back; applying a config twice does nothing."""
+        if self._opening:
+            return
         names = {e.name for e in events}
         own = self._own_points
         if self.settings.dataset == "custom" and own is None and not self.settings.custom_path:
@@ -436,21 +458,113 @@ class Lab(pn.viewable.Viewer):
             self.settings.data_std = config.data_std
         self.explain.object = self._explain_text()
         self.notice.show(None)
-        if self.runner is not None:
-            self.runner.set_config(config)
-        self._url_changed()
+        if self.runner is not None:  # in a challenge, every attempt starts from its seed
+            self.runner.set_config(config, restart=self.challenge is not None)
+        self.url_changed()
 
     def _on_preset(self, event):
-        self.settings.param.update(ls.config_values(ls.preset_config(event.new)))
+        if self._opening:
+            return
+        self.settings.param.update(
+            speed=PRESETS[event.new].speed, **ls.config_values(ls.preset_config(event.new))
+        )
         self.explain.object = self._explain_text()
         if self.runner is not None:
             self.runner.reset(self.config)
-        self._url_changed()
+        self.url_changed()
+
+    def open_base(self, base: ls.Base, play: bool = False) -> None:
+        """Open a lesson step's or a challenge's start (``self.lesson`` / ``challenge``
+        say which): its preset, settings, speed and hidden items, as one restart."""
+        if self.following is not None:
+            raise ValueError("this lab follows a shared run: press Make it mine first")
+        self.timeline.go_live()
+        self._opening = True
+        try:
+            self.settings.param.update(
+                preset=base.preset,
+                speed=base.speed,
+                hide=list(base.hide),
+                **ls.config_values(base.config),
+            )
+        finally:
+            self._opening = False
+        self.config = base.config
+        self.explain.object = self._explain_text()
+        self.notice.show(None)
+        self._lock_challenge()
+        if self.runner is not None:
+            self.runner.set_speed(base.speed)
+            self.runner.reset(base.config)
+            if play:
+                self._play()
+            else:
+                self._pause()
+        self.url_changed()
+
+    def set_locked(self, names) -> None:
+        """Lock these settings' controls (a challenge's fixed settings) and the preset."""
+        for name, widget in self.widgets.items():
+            widget.disabled = name in names
+        self.preset_select.disabled = bool(names)
+
+    def _lock_challenge(self) -> None:
+        challenge = self.guide.challenge
+        if challenge is None:
+            self.set_locked(())
+            stop_at = None
+        else:
+            self.set_locked([f for f in ls.CONTROL_FIELDS if f not in (*challenge.allowed, "seed")])
+            stop_at = challenge.budget
+        self._stop_at = stop_at
+        if self.runner is not None:
+            self.runner.set_stop_at(stop_at)
+
+    def set_focus(self, plot: str | None) -> None:
+        """The chart a lesson step talks about; the presenter view shows it beside the
+        map (it would be below a projector's fold)."""
+        self._focus = plot
+        self._place_focus()
+
+    def _place_focus(self) -> None:
+        key = self._focus if self.settings.present and self._focus in CURVE_PLOTS else None
+        for k, slot in self.curve_slots.items():
+            if k != key and not slot.objects:
+                slot.objects = [self.plot_panes[k]]
+        if key is not None:
+            self.curve_slots[key].objects = []
+            self.focus_slot.objects = [self.plot_panes[key]]
+        else:
+            self.focus_slot.objects = []
+        self.focus_slot.visible = key is not None
+
+    def on_loop(self, fn) -> None:
+        """Run ``fn`` on this page's event loop (from a worker thread)."""
+        doc = self._doc
+        if doc is None or doc.session_context is None:
+            fn()
+            return
+
+        def run():
+            with set_curdoc(doc):
+                fn()
+
+        with contextlib.suppress(Exception):  # the session is closing
+            doc.add_next_tick_callback(run)
+
+    def page_url(self, query: dict[str, str]) -> str:
+        """The address of this page with ``query`` (a path only, outside a server)."""
+        location = pn.state.location
+        base = "/app"
+        if location is not None and location.hostname:
+            port = f":{location.port}" if location.port else ""
+            base = f"{location.protocol}//{location.hostname}{port}{location.pathname}"
+        return f"{base}?{urlencode(query)}"
 
     def _on_speed(self, event):
         if self.runner is not None:
             self.runner.set_speed(event.new)
-        self._url_changed()
+        self.url_changed()
 
     def _on_plot_toggles(self, event):
         shown = set(event.new)
@@ -461,7 +575,7 @@ class Lab(pn.viewable.Viewer):
 
     def _on_hide(self, event):
         self._apply_hide()
-        self._url_changed()
+        self.url_changed()
 
     def _apply_present(self) -> None:
         """The presenter view (``present=1``): large text and points, a map that fits a
@@ -471,11 +585,15 @@ class Lab(pn.viewable.Viewer):
         self.clock.stylesheets = [CSS, PRESENT_CSS] if on else [CSS]
         self.explain.styles = {"font-size": "1.4em" if on else "1.05em"}
         self.explain_top.objects = [self.share_line] if on else [self.explain, self.share_line]
-        self.explain_side.objects = [self.explain] if on else []
-        self.explain_side.visible = on
+        guided = self.lesson is not None or self.challenge is not None
+        self.explain_side.objects = [self.explain] if on and not guided else []
+        self.explain_side.visible = on and not guided
+        self.guide.set_presenting(on)
+        self.guide.index.visible = not on  # the projector's header keeps room for the readout
+        self._place_focus()
         if on and "controls" not in self.settings.hide:
             self.settings.hide = [*self.settings.hide, "controls"]
-        self._url_changed()
+        self.url_changed()
 
     def _apply_hide(self):
         hide = set(self.settings.hide)
@@ -568,7 +686,7 @@ class Lab(pn.viewable.Viewer):
             runs = Runs([config])
             notice = "Loaded the weights: the run goes on from step {step:,}."
             self._own_run(config, runs, runs.from_state(state), notice)
-        self._url_changed()
+        self.url_changed()
 
     def shown_frame(self):
         """The frame on the screen: a replayed one, or the latest."""
@@ -682,6 +800,7 @@ class Lab(pn.viewable.Viewer):
             self.clock.frame = self._frame_no  # last: the page acts on this one
             if self._paused():  # while playing, the timeline waits for a pause
                 self.timeline.sync(paused=True)
+            self.guide.on_frame(frame)
         if self._notebook:  # no page to acknowledge: the timer paces the frames
             self._push_to_cell()
             return
@@ -717,14 +836,10 @@ class Lab(pn.viewable.Viewer):
 
     def _show_share(self) -> None:
         code = self.share.code
-        location = pn.state.location
-        base = "/app"
-        if location is not None and location.hostname:
-            port = f":{location.port}" if location.port else ""
-            base = f"{location.protocol}//{location.hostname}{port}{location.pathname}"
+        link = self.page_url({"follow": code})
         n = self.share.followers
         self.share_line.value = html.escape(
-            f"Live: code {code}. Students open {base}?follow={code} ({n} following)"
+            f"Live: code {code}. Students open {link} ({n} following)"
         )
         self.share_line.visible = True
         self.share_button.disabled = True
@@ -737,6 +852,8 @@ class Lab(pn.viewable.Viewer):
         self.transport.disable(read_only)
         self.share_button.visible = not read_only
         self.files.set_read_only(read_only)
+        if not read_only:
+            self._lock_challenge()
         self.follow_bar.visible = read_only
         if read_only:
             self.follow_line.value = html.escape(
@@ -798,7 +915,7 @@ class Lab(pn.viewable.Viewer):
         self.config = config
         self._set_read_only(False)  # the run's notice says where it goes on from
         self._own_run(config, runs, state)
-        self._url_changed()
+        self.url_changed()
 
     def _own_run(self, config: Config, runs, state, notice: str | None = None) -> None:
         """A run of this page's own that goes on from ``state`` (stacked for ``runs``);
@@ -833,7 +950,9 @@ class Lab(pn.viewable.Viewer):
         if frame is None:
             return f'step <b class="gan2d-step">0</b>{sep}press Play'
         parts = [f'step <b class="gan2d-step">{frame.step:,}</b>']
-        if not self._modified:  # how far along the preset's run it is
+        if self._stop_at is not None:  # a challenge's budget
+            parts[0] += f" of {self._stop_at:,} (budget)"
+        elif not self._modified:  # how far along the preset's run it is
             parts[0] += f" of {PRESETS[self.settings.preset].steps:,}"
         parts.append(f"{frame.steps_per_s:,.0f} steps/s")
         snap = frame.snap
@@ -861,7 +980,8 @@ class Lab(pn.viewable.Viewer):
 
     def _changed_from_preset(self) -> list[str]:
         """The settings in which this run differs from its preset (the seed aside)."""
-        query = ls.make_query(self.settings.preset, self.config, ls.DEFAULT_SPEED, [])
+        preset = self.settings.preset
+        query = ls.make_query(preset, self.config, PRESETS[preset].speed, [])
         return [k for k in query if k not in ("preset", "seed", "custom_path")]
 
     # ------------------------------------------------------------------ URL
@@ -869,9 +989,18 @@ class Lab(pn.viewable.Viewer):
         if self.following is not None:
             return {"follow": self.following.code}
         s = self.settings
-        return ls.make_query(s.preset, self.config, s.speed, s.hide, s.present)
+        return ls.make_query(
+            s.preset,
+            self.config,
+            s.speed,
+            s.hide,
+            s.present,
+            self.lesson,
+            self.lesson_step,
+            self.challenge,
+        )
 
-    def _url_changed(self):
+    def url_changed(self):
         self._url_dirty_at = time.perf_counter()
 
     def _write_url(self):

@@ -104,7 +104,8 @@ def _tab(title: str, make) -> tuple[str, pn.viewable.Viewable]:
 
 
 def build_page() -> pn.viewable.Viewable:
-    """The whole page for one session: the lab and the Theory, Compare and Sweep tabs."""
+    """The whole page for one session: the lab and the Theory, Compare and Sweep tabs,
+    beside the lesson or challenge column (hidden when there is none)."""
     from gan2d.ui.compare import compare_view
     from gan2d.ui.sweep import sweep_view
     from gan2d.ui.theory import theory_view
@@ -117,11 +118,15 @@ def build_page() -> pn.viewable.Viewable:
     # CDN stylesheets, which the browser then fetches from the internet: text that
     # changes while a tab may be hidden (status lines, notices) is therefore a widget
     # (``gan2d.ui.notice``), never a Markdown pane.
-    return pn.Tabs(
-        ("Lab", lab),
+    tabs = pn.Tabs(
+        ("Lab", lab.layout),
         _tab("Theory", theory_view),
         _tab("Compare", compare_view),
         _tab("Sweep", sweep_view),
         dynamic=True,
         sizing_mode="stretch_width",
     )
+    # the lesson or challenge column stays beside whichever tab a step opens
+    lab.guide.tabs = tabs
+    lab.guide.show()
+    return pn.Row(lab.guide.panel, tabs, sizing_mode="stretch_width")

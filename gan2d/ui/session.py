@@ -211,6 +211,8 @@ class LabRun(PageJob):
         self._visible = True
         self._steps_per_s_cap = max_steps_per_s()
         self._not_before = 0.0  # with a ceiling: when the next chunk may start
+        self._stop_at: int | None = None  # play pauses at this step (a challenge's budget)
+        self._step = 0  # the state's step (the worker's count)
         self._join()
 
     # ------------------------------------------------------------------ controls
@@ -228,6 +230,12 @@ class LabRun(PageJob):
             version = self.version
         self._changed()
         return version
+
+    def set_stop_at(self, step: int | None) -> None:
+        """Play stops at ``step`` exactly (None: it does not stop)."""
+        with self._lock:
+            self._stop_at = step
+        self._changed()
 
     def set_speed(self, speed: int) -> None:
         with self._lock:
@@ -366,9 +374,13 @@ class LabRun(PageJob):
             version, playing, speed = self.version, self._playing, self._speed
             mode = None
             if pending is None and not self._dirty:
+                if playing and self._stop_at is not None and self._step >= self._stop_at:
+                    self._playing = playing = False  # the budget is spent
                 if not (playing or self._queued):
                     return
                 mode = "both" if playing else self._queued.pop(0)
+                if mode == "both" and self._stop_at is not None:
+                    speed = min(speed, self._stop_at - self._step)
         if pending is not None:
             self._apply(pending, restart, version, playing)
         elif self._dirty:
@@ -401,6 +413,7 @@ class LabRun(PageJob):
             change = transition(self._runs, self._state, [config], restart)
             notice = f"{change.reason} {config.seed}." if change.reason else None
         self._runs, self._state, self._config = change.runs, change.state, config
+        self._step = int(jax.device_get(change.state["step"][0]))
         with self._lock:
             self.error = None
             self._message("error", None)
@@ -479,6 +492,7 @@ class LabRun(PageJob):
                 self._set_diverged(problem)
                 break
             self._curves.add(diag, n)
+            self._step += n
         self._say("compile", None)
         self._state_version = version
         self._dirty = True

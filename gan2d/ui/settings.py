@@ -16,8 +16,10 @@ import math
 
 import param
 
+from gan2d.challenges import CHALLENGES
 from gan2d.core import points
 from gan2d.core.config import DATASETS, SPECS, Config
+from gan2d.lessons import LESSONS
 from gan2d.presets import PRESETS, live_config
 from gan2d.ui.share import valid_code
 
@@ -71,9 +73,8 @@ LADDERS: dict[str, tuple] = {
 }
 
 # Steps per frame. Chunks run in pieces of 5 or 1 steps, so only two programs per
-# static config are compiled, however the speed is set.
+# static config are compiled, however the speed is set. Each preset has its own speed.
 SPEEDS = (1, 2, 5, 10, 20, 50)
-DEFAULT_SPEED = 5
 
 PLOTS = {
     "field": "Samples, critic and gradients",
@@ -127,7 +128,9 @@ def _settings_class() -> type[param.Parameterized]:
         objects=list(PRESETS), default=DEFAULT_PRESET, doc="named starting point"
     )
     attrs["speed"] = param.Selector(
-        objects=list(SPEEDS), default=DEFAULT_SPEED, doc="training steps per frame"
+        objects=list(SPEEDS),
+        default=PRESETS[DEFAULT_PRESET].speed,
+        doc="training steps per frame",
     )
     attrs["hide"] = param.List(default=[], item_type=str, doc="hidden controls / plots")
     attrs["present"] = param.Boolean(default=False, doc="presenter view: large, for a projector")
@@ -149,6 +152,43 @@ def config_values(config: Config) -> dict:
 
 
 # ---------------------------------------------------------------------- URL query
+@dataclasses.dataclass(frozen=True)
+class Base:
+    """What a link starts from before its own settings: a preset, a lesson's step or a
+    challenge's start (its config, speed and hidden items)."""
+
+    preset: str
+    config: Config
+    speed: int
+    hide: tuple[str, ...] = ()
+
+
+def preset_base(preset: str) -> Base:
+    return Base(preset, preset_config(preset), PRESETS[preset].speed)
+
+
+def lesson_base(lesson: str, step: int) -> Base:
+    """Step ``step`` (from 1) of a lesson."""
+    s = LESSONS[lesson].steps[step - 1]
+    config = Config.from_dict(dict(s.settings), base=preset_config(s.preset))
+    return Base(s.preset, config, s.speed or PRESETS[s.preset].speed, tuple(s.hide))
+
+
+def challenge_base(name: str) -> Base:
+    """A challenge's start: the controls it locks are hidden."""
+    c = CHALLENGES[name]
+    hide = tuple(f for f in CONTROL_FIELDS if f not in (*c.allowed, "seed"))
+    return Base(c.preset, c.config, c.speed, hide)
+
+
+def query_base(lesson: str | None = None, step: int = 1, challenge: str | None = None) -> Base:
+    if lesson:
+        return lesson_base(lesson, step)
+    if challenge:
+        return challenge_base(challenge)
+    return preset_base(DEFAULT_PRESET)
+
+
 @dataclasses.dataclass
 class LabQuery:
     """What a URL query asks for, after validation."""
@@ -160,10 +200,52 @@ class LabQuery:
     warnings: list[str]
     follow: str | None = None  # the code of a live shared run to watch
     present: bool = False  # the presenter view (``present=1``)
+    lesson: str | None = None  # a lesson (``lesson=NAME``) and its step (``step=N``, from 1)
+    step: int = 1
+    challenge: str | None = None  # a challenge (``challenge=NAME``)
 
 
 def hide_names() -> set[str]:
     return {"controls", *CONTROL_FIELDS, *PLOTS}
+
+
+def _pop_flag(args: dict, name: str, warnings: list[str], hint: str) -> bool:
+    if name not in args:
+        return False
+    raw = args.pop(name).strip().lower()
+    if raw in ("1", "true", "yes", "0", "false", "no"):
+        return raw in ("1", "true", "yes")
+    warnings.append(f"{name}={raw!r}: {hint}")
+    return False
+
+
+def _pop_guide(args: dict, warnings: list[str]) -> tuple[str | None, int, str | None]:
+    """The lesson and step, or the challenge, a query names (unknown names warned)."""
+    lesson, step, challenge = None, 1, None
+    if "lesson" in args:
+        raw = args.pop("lesson").strip()
+        if raw in LESSONS:
+            lesson = raw
+        else:
+            warnings.append(f"lesson={raw!r} is unknown; choose one of {', '.join(LESSONS)}")
+    if "step" in args:
+        raw = args.pop("step").strip()
+        n = len(LESSONS[lesson].steps) if lesson else 0
+        if lesson is None:
+            warnings.append(f"step={raw!r} needs a lesson; ignored")
+        elif raw.isdigit() and 1 <= int(raw) <= n:
+            step = int(raw)
+        else:
+            warnings.append(f"step={raw!r}: lesson {lesson} has steps 1 to {n}; showing step 1")
+    if "challenge" in args:
+        raw = args.pop("challenge").strip()
+        if lesson is not None:
+            warnings.append(f"challenge={raw!r} ignored: the link opens a lesson")
+        elif raw in CHALLENGES:
+            challenge = raw
+        else:
+            warnings.append(f"challenge={raw!r} is unknown; choose one of {', '.join(CHALLENGES)}")
+    return lesson, step, challenge
 
 
 def parse_query(args: dict[str, str]) -> LabQuery:
@@ -178,23 +260,21 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             follow = raw.strip().upper()
         else:
             warnings.append(f"follow={raw!r} is not a share code (6 letters and digits)")
-    present = False
-    if "present" in args:
-        raw = args.pop("present").strip().lower()
-        if raw in ("1", "true", "yes", "0", "false", "no"):
-            present = raw in ("1", "true", "yes")
-        else:
-            warnings.append(f"present={raw!r}: use present=1 for the presenter view")
-    preset = args.pop("preset", DEFAULT_PRESET)
+    present = _pop_flag(args, "present", warnings, "use present=1 for the presenter view")
+    lesson, step, challenge = _pop_guide(args, warnings)
+    base = query_base(lesson, step, challenge)
+    preset = args.pop("preset", base.preset)
     if preset not in PRESETS:
         warnings.append(
-            f"preset={preset!r} is unknown; using {DEFAULT_PRESET} "
+            f"preset={preset!r} is unknown; using {base.preset} "
             f"(choose one of {', '.join(PRESETS)})"
         )
-        preset = DEFAULT_PRESET
-    config = preset_config(preset)
+        preset = base.preset
+    if lesson is None and challenge is None:
+        base = preset_base(preset)
+    config = base.config if preset == base.preset else preset_config(preset)
 
-    speed = DEFAULT_SPEED
+    speed = base.speed
     if "speed" in args:
         raw = args.pop("speed")
         try:
@@ -207,9 +287,9 @@ def parse_query(args: dict[str, str]) -> LabQuery:
                 f"speed={raw!r} is not allowed; choose one of {', '.join(map(str, SPEEDS))}"
             )
 
-    hide: list[str] = []
+    hide: list[str] = list(base.hide)
     if "hide" in args:
-        known = hide_names()
+        known, hide = hide_names(), []
         for item in filter(None, (s.strip() for s in args.pop("hide").split(","))):
             if item in known:
                 if item not in hide:
@@ -236,7 +316,7 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             config = Config.from_dict({key: raw}, base=config)
         except ValueError as err:
             warnings.append(f"{err}; ignored")
-    return LabQuery(preset, config, speed, hide, warnings, follow, present)
+    return LabQuery(preset, config, speed, hide, warnings, follow, present, lesson, step, challenge)
 
 
 def _link_points_problem(raw: str) -> str | None:
@@ -254,12 +334,29 @@ def _link_points_problem(raw: str) -> str | None:
 
 
 def make_query(
-    preset: str, config: Config, speed: int, hide: list[str], present: bool = False
+    preset: str,
+    config: Config,
+    speed: int,
+    hide: list[str],
+    present: bool = False,
+    lesson: str | None = None,
+    step: int = 1,
+    challenge: str | None = None,
 ) -> dict[str, str]:
-    """The shortest query that reproduces this run: the preset, the fields that differ
-    from it, and speed / hidden flags / the presenter view when not the defaults."""
-    query = {"preset": preset}
-    reference = preset_config(preset)
+    """The shortest query that reproduces this run: the lesson and step or the
+    challenge, the preset, the fields that differ from where those start, and speed /
+    hidden items / the presenter view when they differ too."""
+    query: dict[str, str] = {}
+    if lesson:
+        query.update(lesson=lesson, step=str(step))
+    elif challenge:
+        query["challenge"] = challenge
+    base = query_base(lesson, step, challenge)
+    if not (lesson or challenge):
+        base = preset_base(preset)
+    if preset != base.preset or not (lesson or challenge):
+        query["preset"] = preset
+    reference = base.config if preset == base.preset else preset_config(preset)
     for f in dataclasses.fields(Config):
         value = getattr(config, f.name)
         ref = getattr(reference, f.name)
@@ -268,9 +365,9 @@ def make_query(
         )
         if not same:
             query[f.name] = Config.to_dict(config)[f.name]
-    if speed != DEFAULT_SPEED:
+    if speed != base.speed:
         query["speed"] = str(speed)
-    if hide:
+    if set(hide) != set(base.hide):
         query["hide"] = ",".join(hide)
     if present:
         query["present"] = "1"
