@@ -293,3 +293,18 @@ def test_the_pool_counts_the_runs_that_share_it():
         assert pool.sharing() == 2 and pool.count(Counter) == 2
     finally:
         pool.shutdown()
+
+
+def test_play_stops_exactly_at_a_challenges_budget(run):
+    run.set_speed(20)
+    run.set_stop_at(47)  # not a multiple of the speed: the last chunk is cut to fit
+    next_frame(run)
+    run.play()
+    frames = []
+    wait_until(lambda: (frames.append(run.take_frame()), not run.playing)[1])
+    frame = next_frame(run) if run.due() or frames[-1] is None else frames[-1]
+    assert frame.step == 47 and int(run._state["step"][0]) == 47
+    assert not run.due()  # paused at the budget: nothing more to do
+    run.set_stop_at(None)
+    run.play()
+    wait_until(lambda: next_frame(run).step > 47)

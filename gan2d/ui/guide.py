@@ -252,25 +252,42 @@ class Guide:
                 and self._status is None
                 or (c.met(live) and frame.step >= self._check_after and not at_end)
             ):
-                self._status = "checking"
-                self.lab.runner.request_copy(self._receive_copy)
+                self._confirm()
         self._set_text(self._challenge_html(c, live))
 
-    def _receive_copy(self, config, runs, state) -> None:
+    def _confirm(self) -> None:
+        """Ask the run for a copy of its state, to score on the protocol."""
+        self._status = "checking"
+        run_id = self._run_id
+        self.lab.runner.request_copy(
+            lambda config, runs, state: self._receive_copy(run_id, config, state)
+        )
+
+    def _receive_copy(self, run_id, config, state) -> None:
         """On a worker: score the copy by the protocol, then report on the page's loop."""
         from gan2d.core.runs import run_state
 
         one = run_state(state, 0)
-        got = score(config, one)
         step = int(one["step"])
-        self.lab.on_loop(lambda: self._checked(config, step, got))
+        try:
+            got = score(config, one)
+        except Exception as err:  # reported on the page; the run goes on
+            got = {"error": f"{type(err).__name__}: {err}"}
+        self.lab.on_loop(lambda: self._checked(run_id, config, step, got))
 
-    def _checked(self, config, step: int, got: dict) -> None:
+    def _checked(self, run_id, config, step: int, got: dict) -> None:
         c = self.challenge
-        if c is None or self._status != "checking":
+        if c is None or self._status != "checking" or run_id != self._run_id:
+            return  # the challenge was left, or the run restarted, meanwhile
+        if "error" in got:
+            self._status = None
+            self.lab.notice.show(
+                "warning", f"The challenge could not check the run: {got['error']}"
+            )
             return
         if c.met(got) and step <= c.budget:
-            query = ls.make_query(c.preset, config, c.speed, [], challenge=c.name)
+            s = self.lab.settings
+            query = ls.make_query(c.preset, config, s.speed, s.hide, challenge=c.name)
             self._status = "passed"
             self._result = {"step": step, "got": got, "link": self.lab.page_url(query)}
             self.lab.pause()
@@ -278,6 +295,8 @@ class Guide:
             self._status = "failed" if step >= c.budget else None
             self._result = {"step": step, "got": got}
             self._check_after = step + 250  # live numbers are noisy: check again later
+            if self._status is None and self.lab.shown_step >= c.budget:
+                self._confirm()  # the budget ran out while this check was on its way
         self._set_text(self._challenge_html(c, None))
 
 

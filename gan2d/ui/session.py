@@ -496,6 +496,9 @@ class LabRun(PageJob):
         self._say("compile", None)
         self._state_version = version
         self._dirty = True
+        if mode == "both" and self._stop_at is not None and self._step >= self._stop_at:
+            with self._lock:
+                self._playing = False  # the budget is spent: the frame shows that step
 
     def _set_diverged(self, problem: str) -> None:
         with self._lock:
