@@ -39,9 +39,9 @@ PRESETS: dict[str, Preset] = {
             "vanilla-collapse",
             3000,
             "The original minimax GAN with plain SGD: it collapses onto one mode.",
-            "Watch the fakes give up the ring and crowd together: by the end they sit on "
-            "one or two spots, on a mode or just beside one (modes covered 0 to 2). "
-            "Try unrolled_steps=5.",
+            "Watch the fakes give up the ring and crowd together: by the end most of them "
+            "sit on one to three spots, on a mode or just beside one (modes covered 0 to "
+            "3). Try unrolled_steps=5.",
             speed=20,
             loss="minimax",
             optimizer="sgd",

@@ -73,3 +73,16 @@ def test_the_index_opens_any_lesson_or_challenge():
     lab.guide.open_item("challenge:clip-w1")
     assert lab.query() == {"challenge": "clip-w1"} and lab.widgets["loss"].disabled
     assert not lab.widgets["clip"].disabled and lab.preset_select.disabled
+    lab.guide.close_button.clicks += 1  # leaving it unlocks everything and lifts the budget
+    assert not lab.widgets["loss"].disabled and not lab.preset_select.disabled
+    assert lab._stop_at is None and "challenge" not in lab.query()
+
+
+def test_the_presenter_view_gives_the_lessons_column_the_text_and_moves_its_chart_up():
+    lab = Lab(query={"lesson": "vanishing-gradients", "present": "1"})
+    assert not lab.explain_side.visible  # the lesson's text replaces the preset's
+    assert lab.focus_slot.objects == [lab.plot_panes["grads"]]
+    assert lab.curve_slots["grads"].objects == []
+    lab.guide.close()
+    assert lab.explain_side.visible and lab.focus_slot.objects == []
+    assert lab.curve_slots["grads"].objects == [lab.plot_panes["grads"]]

@@ -40,7 +40,24 @@ def test_wgan_gp_covers_every_mode_of_the_ring():
     assert result["modes"] == 8
 
 
-def test_vanilla_collapse_ends_on_at_most_two_modes_with_high_quality():
-    result = final_modes("vanilla-collapse")
-    assert result["modes"] <= 2
-    assert result["hq"] > 90  # sharp samples, no diversity: collapse, not failure to learn
+def crowded_share(samples: np.ndarray, spots: int = 2, radius: float = 0.3) -> float:
+    """The share of samples within ``radius`` of the ``spots`` densest points, taken
+    greedily: near 1 for a generator collapsed onto that many spots."""
+    left = np.ones(len(samples), bool)
+    for _ in range(spots):
+        pts = samples[left]
+        dense = pts[np.argmax((np.linalg.norm(pts[:, None] - pts[None], axis=-1) < radius).sum(1))]
+        left &= np.linalg.norm(samples - dense, axis=1) >= radius
+    return 1.0 - left.mean()
+
+
+def test_vanilla_collapse_ends_crowded_on_a_spot_or_two():
+    """Where the collapsed fakes land (on a mode or just beside it, so HQ anywhere from 0
+    to 99%) depends on the seed and even on the CPU's floating point (seed 0 ended on a
+    mode on one host and beside it on another); that they crowd together does not."""
+    preset = get_preset("vanilla-collapse")
+    run = train_run(preset.config, preset.steps, chunk_size=1000)
+    evaluation = evaluate(preset.config, run.state)
+    assert evaluation.metrics["modes"] <= 3
+    assert crowded_share(evaluation.samples[:1000]) > 0.8  # the ring has 8 spots, evenly
+    assert crowded_share(evaluation.real[:1000]) < 0.4

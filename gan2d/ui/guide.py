@@ -120,11 +120,8 @@ class Guide:
         """Leave the lesson or challenge; the run and its settings stay."""
         lab = self.lab
         lab.lesson, lab.challenge = None, None
-        lab.set_locked(())
-        if lab.runner is not None:
-            lab.runner.set_stop_at(None)
         self.show()
-        lab.url_changed()
+        lab.guide_changed()
 
     @property
     def lesson(self) -> Lesson | None:

@@ -492,7 +492,7 @@ class Lab(pn.viewable.Viewer):
         self.config = base.config
         self.explain.object = self._explain_text()
         self.notice.show(None)
-        self._lock_challenge()
+        self.guide_changed()
         if self.runner is not None:
             self.runner.set_speed(base.speed)
             self.runner.reset(base.config)
@@ -501,6 +501,12 @@ class Lab(pn.viewable.Viewer):
             else:
                 self._pause()
         self.url_changed()
+
+    def guide_changed(self) -> None:
+        """A lesson or challenge was opened or closed: its locks, its budget, and where
+        the presenter view puts the preset's text."""
+        self._lock_challenge()
+        self._apply_present()
 
     def set_locked(self, names) -> None:
         """Lock these settings' controls (a challenge's fixed settings) and the preset."""
