@@ -48,7 +48,7 @@ def main() -> None:
                 step = int(page.evaluate("window.gan2d.step"))
                 readout = page.locator(".gan2d-readout").first.inner_text()
                 context.close()
-                shown = " | ".join(
+                shown = ", ".join(
                     p.strip() for p in readout.split("|") if re.search(r"modes|HQ|W1", p)
                 )
                 share = f"{100 * step / preset.steps:.0f}%"
