@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import subprocess
 import sys
 from urllib.parse import parse_qsl
@@ -122,7 +123,8 @@ def test_downloads_load_back_and_the_timeline_goes_back(lab_page, app_server, tm
     page.wait_for_function("window.gan2d.step >= 150", timeout=LOAD_MS)
     page.get_by_role("button", name="Pause").click()
     readout = page.locator(".gan2d-step").first.locator("..")
-    expect(readout).to_contain_text("0 steps/s", timeout=FRAME_MS)  # stopped
+    # stopped: "| 0 steps/s |" (not the tail of "1,230 steps/s", a frame from before)
+    expect(readout).to_contain_text(re.compile(r"\|\s*0 steps/s"), timeout=FRAME_MS)
     step = _step(page)
 
     _open_panel(page, SAVE)
