@@ -45,6 +45,8 @@ def crowded_share(samples: np.ndarray, spots: int = 2, radius: float = 0.3) -> f
     greedily: near 1 for a generator collapsed onto that many spots."""
     left = np.ones(len(samples), bool)
     for _ in range(spots):
+        if not left.any():
+            break  # all on fewer spots than that
         pts = samples[left]
         dense = pts[np.argmax((np.linalg.norm(pts[:, None] - pts[None], axis=-1) < radius).sum(1))]
         left &= np.linalg.norm(samples - dense, axis=1) >= radius

@@ -100,11 +100,14 @@ def test_the_classroom_benchmarks_protocol_client_trains_follows_and_changes(app
 
 def test_forty_sessions_opened_and_closed_leave_the_server_serving(app_server):
     """Forty students come and go (ten at a time): the next one still gets a lab that
-    trains, no closed session keeps training, and the server's memory stays bounded."""
+    trains, no closed session keeps training, and the server's memory stays bounded:
+    once the first ten have compiled the lab's programs, thirty more add little (Bokeh
+    drops a closed session some 15 s later, so up to a batch may still be held when
+    it is measured; 30 sessions kept for good would add over a third)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from wire_client import WireClient
 
-    idle_mb = rss_mb(app_server.pid)
+    after_batch: list[float] = []
 
     async def scenario():
         for _ in range(4):
@@ -117,6 +120,7 @@ def test_forty_sessions_opened_and_closed_leave_the_server_serving(app_server):
                 await client.press_play()
             for client in batch:
                 await client.close()
+            after_batch.append(rss_mb(app_server.pid))
         last = WireClient(app_server.url)
         await last.open()
         await asyncio.wait_for(last.ready.wait(), 120)
@@ -131,5 +135,6 @@ def test_forty_sessions_opened_and_closed_leave_the_server_serving(app_server):
         await last.close()
 
     asyncio.run(scenario())
-    assert rss_mb(app_server.pid) < 2 * idle_mb
+    print("server RSS after each ten (MB):", [round(mb) for mb in after_batch])
+    assert rss_mb(app_server.pid) < 1.3 * after_batch[0], after_batch
     assert "Traceback" not in app_server.output()

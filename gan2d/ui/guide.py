@@ -18,7 +18,7 @@ import html
 import panel as pn
 
 from gan2d.challenges import CHALLENGES, Challenge, score
-from gan2d.lessons import LESSONS, THEORY_TABS, Lesson
+from gan2d.lessons import LESSONS, Lesson
 from gan2d.ui import settings as ls
 
 GUIDE_PX, PRESENT_GUIDE_PX = 340, 380
@@ -50,7 +50,7 @@ class Guide:
 
     def __init__(self, lab):
         self.lab = lab
-        self.tabs: pn.Tabs | None = None  # the page's tabs (set by the page)
+        self.tabs = None  # the page's tabs, a ``page.PageTabs`` (set by the page)
         self.text = pn.pane.HTML("", sizing_mode="stretch_width", stylesheets=[GUIDE_CSS])
         self.back = pn.widgets.Button(label="‹ Back", width=80)
         self.next = pn.widgets.Button(label="Next ›", color="primary", width=80)
@@ -167,16 +167,8 @@ class Guide:
         self.text.object = f'<div style="font-size:{self._size}">{body}</div>'
 
     def _select_tab(self, where: str) -> None:
-        if self.tabs is None:
-            return
-        top, _, inner = where.partition("/")
-        names = list(self.tabs._names)
-        if top in names:
-            self.tabs.active = names.index(top)
-            if inner:
-                theory = self.tabs[names.index(top)]
-                if isinstance(theory, pn.Tabs) and inner in THEORY_TABS:
-                    theory.active = list(theory._names).index(inner)
+        if self.tabs is not None:
+            self.tabs.select(where)
 
     def _lesson_html(self, lesson: Lesson, i: int) -> str:
         step = lesson.steps[i - 1]

@@ -93,14 +93,58 @@ def decode_session_args(args: dict[str, list[bytes]]) -> dict[str, str]:
     return out
 
 
-def _tab(title: str, make) -> tuple[str, pn.viewable.Viewable]:
-    """A tab, or, if building it fails, a tab that says so (the others still work)."""
+def _build(title: str, make) -> pn.viewable.Viewable:
+    """A tab's view, or, if building it fails, a notice that says so (the others still
+    work)."""
     try:
-        return title, make()
+        return make()
     except Exception as err:
         log.exception("gan2d: the %s tab could not be built", title)
         text = f"The {title} tab could not be built: {type(err).__name__}: {err}"
-        return title, pn.pane.Alert(text, alert_type="danger")
+        return pn.pane.Alert(text, alert_type="danger")
+
+
+class PageTabs:
+    """The page's tabs: the Lab, then tabs that are built the first time they are
+    shown. Most visitors never open Compare or Sweep, and building them with every page
+    was half of a page's build time, which thirty students opening a link at once pay
+    together."""
+
+    def __init__(self, lab_view: pn.viewable.Viewable, makers: dict):
+        self._makers = makers
+        self._slots = {t: pn.Column(sizing_mode="stretch_width") for t in makers}
+        # Dynamic: a tab's Bokeh models are sent when it is first shown. A hidden tab's
+        # models are detached, and Panel updates a detached Markdown pane with links to
+        # its CDN stylesheets, which the browser then fetches from the internet: text
+        # that changes while a tab may be hidden (status lines, notices) is therefore a
+        # widget (``gan2d.ui.notice``), never a Markdown pane.
+        self.tabs = pn.Tabs(
+            ("Lab", lab_view),
+            *self._slots.items(),
+            dynamic=True,
+            sizing_mode="stretch_width",
+        )
+        self.tabs.param.watch(lambda e: self.view(self.tabs._names[e.new]), "active")
+
+    def view(self, title: str) -> pn.viewable.Viewable:
+        """The view of tab ``title``, built now if it has not been."""
+        slot = self._slots.get(title)
+        if slot is None:
+            return self.tabs[list(self.tabs._names).index(title)]
+        if not slot.objects:
+            slot.objects = [_build(title, self._makers[title])]
+        return slot.objects[0]
+
+    def select(self, where: str) -> None:
+        """Show tab ``where``: a title, or "Title/Inner" for a tab inside it."""
+        top, _, inner = where.partition("/")
+        names = list(self.tabs._names)
+        if top not in names:
+            return
+        self.tabs.active = names.index(top)
+        view = self.view(top)
+        if inner and isinstance(view, pn.Tabs) and inner in view._names:
+            view.active = list(view._names).index(inner)
 
 
 def build_page() -> pn.viewable.Viewable:
@@ -113,20 +157,10 @@ def build_page() -> pn.viewable.Viewable:
     lab = Lab(query=decode_session_args(pn.state.session_args))
     lab.on_first_frame = warm_compare
     lab.start()
-    # Dynamic: a tab's figures are built when it is first shown. A hidden tab's Bokeh
-    # models are detached, and Panel updates a detached Markdown pane with links to its
-    # CDN stylesheets, which the browser then fetches from the internet: text that
-    # changes while a tab may be hidden (status lines, notices) is therefore a widget
-    # (``gan2d.ui.notice``), never a Markdown pane.
-    tabs = pn.Tabs(
-        ("Lab", lab.layout),
-        _tab("Theory", theory_view),
-        _tab("Compare", compare_view),
-        _tab("Sweep", sweep_view),
-        dynamic=True,
-        sizing_mode="stretch_width",
+    tabs = PageTabs(
+        lab.layout, {"Theory": theory_view, "Compare": compare_view, "Sweep": sweep_view}
     )
     # the lesson or challenge column stays beside whichever tab a step opens
     lab.guide.tabs = tabs
     lab.guide.show()
-    return pn.Row(lab.guide.panel, tabs, sizing_mode="stretch_width")
+    return pn.Row(lab.guide.panel, tabs.tabs, sizing_mode="stretch_width")
