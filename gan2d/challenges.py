@@ -13,6 +13,7 @@ checks the same goals live and confirms them with the same ``attempt`` scoring.
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 
 import jax
@@ -69,18 +70,21 @@ class Challenge:
     def target(self) -> str:
         return " and ".join(map(str, self.goals)) + f" within {self.budget:,} steps"
 
+    def locked(self, names: Iterable[str]) -> list[str]:
+        """Those of ``names`` a student may not change: all but ``allowed`` and the seed."""
+        return [name for name in names if name not in (*self.allowed, "seed")]
+
     def check_settings(self, config: Config) -> list[str]:
         """The settings in which ``config`` leaves the start outside ``allowed``."""
         return [
-            f.name
-            for f in fields(Config)
-            if f.name not in (*self.allowed, "seed")
-            and getattr(config, f.name) != getattr(self.config, f.name)
+            name
+            for name in self.locked(f.name for f in fields(Config))
+            if getattr(config, name) != getattr(self.config, name)
         ]
 
     def student_config(self, changes: dict[str, str]) -> Config:
         """The start with a student's changes; a locked setting is refused by name."""
-        locked = sorted(k for k in changes if k not in (*self.allowed, "seed"))
+        locked = sorted(self.locked(changes))
         if locked:
             raise ValueError(
                 f"challenge {self.name} lets you change only {', '.join(self.allowed)} "

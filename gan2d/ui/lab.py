@@ -284,7 +284,6 @@ class Lab(pn.viewable.Viewer):
         self.curve_slots = {k: curves.objects[i] for i, k in enumerate(CURVE_PLOTS)}
         self.focus_slot = pn.Column(width=FOCUS_PX, visible=False)
         self._opening = False  # open_base sets many settings: one restart, at the end
-        self._stop_at = None
         self.plots_area = pn.Column(
             pn.FlexBox(
                 p["field"],
@@ -514,17 +513,17 @@ class Lab(pn.viewable.Viewer):
             widget.disabled = name in names
         self.preset_select.disabled = bool(names)
 
+    @property
+    def _stop_at(self) -> int | None:
+        """Where play stops: a challenge's budget (None: it does not)."""
+        challenge = self.guide.challenge
+        return None if challenge is None else challenge.budget
+
     def _lock_challenge(self) -> None:
         challenge = self.guide.challenge
-        if challenge is None:
-            self.set_locked(())
-            stop_at = None
-        else:
-            self.set_locked([f for f in ls.CONTROL_FIELDS if f not in (*challenge.allowed, "seed")])
-            stop_at = challenge.budget
-        self._stop_at = stop_at
+        self.set_locked(() if challenge is None else challenge.locked(ls.CONTROL_FIELDS))
         if self.runner is not None:
-            self.runner.set_stop_at(stop_at)
+            self.runner.set_stop_at(self._stop_at)
 
     def set_focus(self, plot: str | None) -> None:
         """The chart a lesson step talks about; the presenter view shows it beside the

@@ -177,16 +177,22 @@ def lesson_base(lesson: str, step: int) -> Base:
 def challenge_base(name: str) -> Base:
     """A challenge's start: the controls it locks are hidden."""
     c = CHALLENGES[name]
-    hide = tuple(f for f in CONTROL_FIELDS if f not in (*c.allowed, "seed"))
-    return Base(c.preset, c.config, c.speed, hide)
+    return Base(c.preset, c.config, c.speed, tuple(c.locked(CONTROL_FIELDS)))
 
 
-def query_base(lesson: str | None = None, step: int = 1, challenge: str | None = None) -> Base:
+def query_base(
+    lesson: str | None = None,
+    step: int = 1,
+    challenge: str | None = None,
+    preset: str | None = None,
+) -> Base:
+    """Where a link starts: its lesson step, else its challenge, else its preset (the
+    default one if it names none)."""
     if lesson:
         return lesson_base(lesson, step)
     if challenge:
         return challenge_base(challenge)
-    return preset_base(DEFAULT_PRESET)
+    return preset_base(preset or DEFAULT_PRESET)
 
 
 @dataclasses.dataclass
@@ -262,16 +268,14 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             warnings.append(f"follow={raw!r} is not a share code (6 letters and digits)")
     present = _pop_flag(args, "present", warnings, "use present=1 for the presenter view")
     lesson, step, challenge = _pop_guide(args, warnings)
-    base = query_base(lesson, step, challenge)
-    preset = args.pop("preset", base.preset)
+    fallback = query_base(lesson, step, challenge).preset
+    preset = args.pop("preset", fallback)
     if preset not in PRESETS:
         warnings.append(
-            f"preset={preset!r} is unknown; using {base.preset} "
-            f"(choose one of {', '.join(PRESETS)})"
+            f"preset={preset!r} is unknown; using {fallback} (choose one of {', '.join(PRESETS)})"
         )
-        preset = base.preset
-    if lesson is None and challenge is None:
-        base = preset_base(preset)
+        preset = fallback
+    base = query_base(lesson, step, challenge, preset)
     config = base.config if preset == base.preset else preset_config(preset)
 
     speed = base.speed
@@ -351,9 +355,7 @@ def make_query(
         query.update(lesson=lesson, step=str(step))
     elif challenge:
         query["challenge"] = challenge
-    base = query_base(lesson, step, challenge)
-    if not (lesson or challenge):
-        base = preset_base(preset)
+    base = query_base(lesson, step, challenge, preset)
     if preset != base.preset or not (lesson or challenge):
         query["preset"] = preset
     reference = base.config if preset == base.preset else preset_config(preset)
