@@ -59,6 +59,39 @@ def test_a_follower_watches_the_teachers_run_read_only_and_sees_its_changes():
         teacher.close()
 
 
+def test_a_follower_reads_the_teachers_lesson_step_as_the_teacher_walks_the_steps():
+    teacher = Lab(query={"lesson": "loss-is-not-quality"})
+    teacher.connect()
+    wait_until(lambda: shown(teacher) >= 1)
+    teacher._share_live()
+    follower = Lab(query={"follow": teacher.share.code})
+    try:
+        follower.connect()
+        guide = follower.guide
+        assert guide.panel.visible and "step 1 of 4" in guide.text.object
+        assert guide.text.object == teacher.guide.text.object
+        # the teacher walks the steps; a follower reads them
+        assert not (guide.next.visible or guide.back.visible or guide.close_button.visible)
+        assert guide.index.disabled
+        teacher.guide.next.clicks += 1
+        follower._tick()
+        assert "step 2 of 4" in guide.text.object
+        wait_until(lambda: shown(teacher) and shown(follower) and follower.config == teacher.config)
+        teacher.guide.close_button.clicks += 1
+        follower._tick()
+        assert not guide.panel.visible
+        # made its own, the lab is the student's: the lesson's buttons come back
+        teacher.guide.open_lesson("loss-is-not-quality", 3)
+        follower._tick()
+        follower._make_it_mine()
+        wait_until(lambda: follower.runner is not None)
+        assert "step 3 of 4" in guide.text.object and guide.next.visible
+        assert not guide.index.disabled
+    finally:
+        follower.close()
+        teacher.close()
+
+
 def test_make_it_mine_continues_the_exact_state_in_a_run_of_ones_own():
     teacher = teacher_with_share()
     follower = Lab(query={"follow": teacher.share.code})

@@ -86,6 +86,7 @@ class Guide:
         self._check_after = 0  # the next live pass is checked from this step on
         self._size = TEXT_SIZE
         self._body = ""
+        self._read_only = False  # a follower's: the teacher walks the steps
 
     # ------------------------------------------------------------------ opening
     def _guarded(self, fn, *args):
@@ -137,7 +138,8 @@ class Guide:
         bring the step's tab forward."""
         lesson, challenge = self.lesson, self.challenge
         self.panel.visible = bool(lesson or challenge)
-        self.back.visible = self.next.visible = lesson is not None
+        self.back.visible = self.next.visible = lesson is not None and not self._read_only
+        self.close_button.visible = not self._read_only
         self.fold.visible = True
         if lesson is not None:
             n, i = len(lesson.steps), self.lab.lesson_step
@@ -151,6 +153,12 @@ class Guide:
             self.unfold.name = "Show the challenge"
             self._select_tab("Lab")
         self.lab.set_focus(lesson.steps[self.lab.lesson_step - 1].plot if lesson else None)
+
+    def set_read_only(self, read_only: bool) -> None:
+        """A follower reads the teacher's step; it cannot walk, close or change it."""
+        self._read_only = read_only
+        self.index.disabled = read_only
+        self.show()
 
     def set_folded(self, folded: bool) -> None:
         self.body.visible = not folded

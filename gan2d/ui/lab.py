@@ -134,6 +134,7 @@ class Lab(pn.viewable.Viewer):
             teacher = self.following.settings
             parsed.preset, parsed.speed = teacher.preset, teacher.speed
             parsed.hide, parsed.config = list(teacher.hide), ls.settings_config(teacher)
+            parsed.lesson, parsed.step, parsed.challenge = self.following.guide
         self.settings = ls.LabSettings(
             preset=parsed.preset,
             speed=parsed.speed,
@@ -183,8 +184,7 @@ class Lab(pn.viewable.Viewer):
                 f"No live run has the code {parsed.follow}: it may have ended. This is a "
                 "lab of your own.",
             )
-        self._set_read_only(self.following is not None)
-        self.guide.show()
+        self._set_read_only(self.following is not None)  # and shows the guide
 
         self.settings.param.watch(self.notice.guard(self._on_settings), list(SPECS))
         self.settings.param.watch(self.notice.guard(self._on_preset), ["preset"])
@@ -506,6 +506,12 @@ class Lab(pn.viewable.Viewer):
         the presenter view puts the preset's text."""
         self._lock_challenge()
         self._apply_present()
+        if self.share is not None:  # followers open the same step
+            self.share.guide = self._guide_place
+
+    @property
+    def _guide_place(self) -> tuple:
+        return self.lesson, self.lesson_step, self.challenge
 
     def set_locked(self, names) -> None:
         """Lock these settings' controls (a challenge's fixed settings) and the preset."""
@@ -835,6 +841,7 @@ class Lab(pn.viewable.Viewer):
             raise ValueError("the lab has no run yet; wait for the first frame")
         if self.share is None:
             self.share = SHARES.new(self.runner, self.settings)
+            self.share.guide = self._guide_place
             if self._last_frame is not None:  # a follower of a paused run sees it at once
                 self.share.publish(self._last_frame)
         self._show_share()
@@ -857,6 +864,7 @@ class Lab(pn.viewable.Viewer):
         self.transport.disable(read_only)
         self.share_button.visible = not read_only
         self.files.set_read_only(read_only)
+        self.guide.set_read_only(read_only)
         if not read_only:
             self._lock_challenge()
         self.follow_bar.visible = read_only
@@ -882,6 +890,9 @@ class Lab(pn.viewable.Viewer):
             self.following = None
 
     def _sync_following(self) -> None:
+        if self.following.guide != self._guide_place:  # the teacher's lesson step
+            self.lesson, self.lesson_step, self.challenge = self.following.guide
+            self.guide.show()
         if self.following.ended:
             self._stop_following()
             self.mine_button.disabled = True

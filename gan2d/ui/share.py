@@ -34,6 +34,8 @@ class Share:
     code: str
     run: object  # the teacher's LabRun
     settings: object  # the teacher's LabSettings (preset, speed, hidden plots): read only
+    # the lesson, its step and the challenge the teacher's page is in (the page sets it)
+    guide: tuple = (None, 1, None)
     number: int = 0
     frame: object = None
     ended: bool = False
