@@ -256,9 +256,9 @@ LESSONS: dict[str, Lesson] = {
                 Step(
                     "Loss next to quality",
                     "A non-saturating GAN. Read the loss curves beside the modes and HQ "
-                    "plot while the eight modes fill in, and ask which of the two tells you "
-                    "how good the samples are.",
-                    "Could you tell from the loss curves when all eight modes were covered?",
+                    "plot while the modes fill in, and ask which of the two tells you how "
+                    "good the samples are.",
+                    "Could you tell from the loss curves when the last mode was covered?",
                     preset="ns-gan",
                     plot="losses",
                 ),

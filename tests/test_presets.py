@@ -19,8 +19,9 @@ def median_g_grad(config, steps):
     return float(np.median(run.history["g_grad_norm"][-50:]))
 
 
-def test_vanishing_gradients_the_saturating_loss_starves_the_generator():
-    preset = get_preset("vanishing-gradients").config
+@pytest.mark.parametrize("seed", [0, 5, 6, 7, 8, 9])  # tuned on 0; 5-9 it never saw
+def test_vanishing_gradients_the_saturating_loss_starves_the_generator(seed):
+    preset = get_preset("vanishing-gradients").config.with_changes(seed=seed)
     saturating = median_g_grad(preset, 200)
     non_saturating = median_g_grad(preset.with_changes(loss="ns"), 200)
     assert saturating < 1e-4  # orders of magnitude below a learning generator
