@@ -116,7 +116,7 @@ PRESETS: dict[str, Preset] = {
             "Unrolled GAN (Metz et al. 2017): G plays against the critic 5 steps ahead.",
             "The original minimax loss, but each generator step differentiates through 5 "
             "look-ahead critic updates, so parking on one mode does not pay.",
-            speed=10,
+            speed=20,
             loss="minimax",
             unrolled_steps=5,
             lr_g=1e-4,
