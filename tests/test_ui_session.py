@@ -82,6 +82,28 @@ def test_play_advances_and_a_paused_run_costs_nothing(run):
     assert run.take_frame() is None and not run.playing
 
 
+def test_pause_ends_with_a_frame_that_shows_the_run_stopped(run, monkeypatch):
+    """Regression: Pause pressed while a worker made a frame of the playing run left the
+    page on that frame, which said "135 steps/s", for as long as the run stayed paused."""
+    make_frame = run._make_frame
+    pressed = threading.Event()
+
+    def pause_while_a_frame_is_made(playing):
+        if playing and run._curves.steps_per_s > 0 and not pressed.is_set():
+            pressed.set()
+            run.pause()  # the user, while the worker snapshots the playing run
+        make_frame(playing)
+
+    monkeypatch.setattr(run, "_make_frame", pause_while_a_frame_is_made)
+    next_frame(run)
+    run.play()
+    frame = next_frame(run)
+    while not pressed.is_set() or frame.steps_per_s > 0:
+        frame = next_frame(run, timeout=10)  # the page takes frames as it paints them
+    wait_until(lambda: idle(run))
+    assert run.take_frame() is None and frame.step == run._step
+
+
 def test_the_run_keeps_one_frame_ready_and_no_more(pool):
     ready = threading.Event()
     r = LabRun(TINY, speed=5, on_frame=ready.set, pool=pool)

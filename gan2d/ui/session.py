@@ -213,6 +213,7 @@ class LabRun(PageJob):
         self._not_before = 0.0  # with a ceiling: when the next chunk may start
         self._stop_at: int | None = None  # play pauses at this step (a challenge's budget)
         self._step = 0  # the state's step (the worker's count)
+        self._paused = False  # paused since the last frame, which showed it playing
         self._join()
 
     # ------------------------------------------------------------------ controls
@@ -252,7 +253,10 @@ class LabRun(PageJob):
 
     def pause(self) -> None:
         with self._lock:
+            if self._playing:
+                self._paused = True  # one more frame: the page's readout says 0 steps/s
             self._playing = False
+        self._changed()
 
     def step(self, mode: str = "both") -> None:
         """One step (both nets, critic only "d", or generator only "g"); pauses."""
@@ -353,7 +357,7 @@ class LabRun(PageJob):
                 return True
             if self.error:
                 return False  # until a reset brings a new config
-            if self._dirty:
+            if self._dirty or (self._paused and not self._playing):
                 return self._frame is None
             if self._queued:
                 return True
@@ -372,6 +376,9 @@ class LabRun(PageJob):
             pending, restart = self._pending, self._restart
             self._pending, self._restart = None, False
             version, playing, speed = self.version, self._playing, self._speed
+            if self._paused:
+                self._paused = False
+                self._dirty = self._dirty or not playing  # a frame that shows the pause
             mode = None
             if pending is None and not self._dirty:
                 if playing and self._stop_at is not None and self._step >= self._stop_at:
