@@ -268,14 +268,14 @@ def parse_query(args: dict[str, str]) -> LabQuery:
             warnings.append(f"follow={raw!r} is not a share code (6 letters and digits)")
     present = _pop_flag(args, "present", warnings, "use present=1 for the presenter view")
     lesson, step, challenge = _pop_guide(args, warnings)
-    fallback = query_base(lesson, step, challenge).preset
-    preset = args.pop("preset", fallback)
-    if preset not in PRESETS:
+    raw = args.pop("preset", None)
+    known = raw if raw in PRESETS else None
+    base = query_base(lesson, step, challenge, known)
+    if raw is not None and known is None:
         warnings.append(
-            f"preset={preset!r} is unknown; using {fallback} (choose one of {', '.join(PRESETS)})"
+            f"preset={raw!r} is unknown; using {base.preset} (choose one of {', '.join(PRESETS)})"
         )
-        preset = fallback
-    base = query_base(lesson, step, challenge, preset)
+    preset = known or base.preset
     config = base.config if preset == base.preset else preset_config(preset)
 
     speed = base.speed
