@@ -6,21 +6,20 @@ Builds the page as ``panel serve app`` does for each session (``gan2d.ui.build_p
 and its Bokeh models), ``--repeat`` times in one process after one warm-up build, and
 then the same page with the Theory, Compare and Sweep tabs shown once each (what a page
 cost when every tab was built up front). Prints one JSON line: the median seconds of
-each, and the machine.
+each, and the machine (as ``python -m gan2d bench`` reports it).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import time
 
 import panel as pn
 from bokeh.document import Document
 
+from gan2d.bench.speed import machine
 from gan2d.ui import build_page
 
 
@@ -36,17 +35,6 @@ def build(all_tabs: bool) -> float:
     return time.perf_counter() - t0  # (a lab's run is made on connect: none here)
 
 
-def _cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
@@ -57,7 +45,7 @@ def main() -> None:
     for all_tabs in (False, True):
         times = [build(all_tabs) for _ in range(args.repeat)]
         out["every_tab_s" if all_tabs else "lab_tab_s"] = round(statistics.median(times), 3)
-    out["machine"] = f"{platform.machine()}, {os.cpu_count()} CPUs, {_cpu_model()}"
+    out["machine"] = machine()
     print(json.dumps(out))
 
 
