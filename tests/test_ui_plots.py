@@ -116,6 +116,47 @@ def test_a_badly_late_chart_is_redrawn_without_waiting_its_turn(monkeypatch):
     assert list(plots.loss_src.data["step"]) == list(plots.grad_src.data["step"]) == [1, 2]
 
 
+def test_charts_range_over_their_data_and_a_new_run_keeps_the_pages_models(monkeypatch):
+    """Each chart's axes span its data (a tenth more, as Bokeh's own automatic ranges);
+    a new run empties the charts without putting new models in the page: a new range
+    model made Bokeh walk every model of the page again (~0.1 s a time on the event
+    loop) on every restart and on every follower's first frame."""
+    from bokeh.document import Document
+    from bokeh.document.models import DocumentModelManager
+
+    now = [0.0]
+    monkeypatch.setattr(lab_plots.time, "monotonic", lambda: now[0])
+    plots = LabPlots()
+    doc = Document()
+    for fig in plots.figures().values():
+        doc.add_root(fig)
+    walks = []
+    real_recompute = DocumentModelManager.recompute
+    monkeypatch.setattr(
+        DocumentModelManager, "recompute", lambda self: walks.append(1) or real_recompute(self)
+    )
+    ranges = {id(fig.x_range) for fig in (plots.losses, plots.grads, plots.hist)}
+    for step in (100, 200, 300):
+        now[0] += 1.0  # every chart due
+        plots.update(make_frame(step), ALL_SHOWN)
+    assert (plots.losses.x_range.start, plots.losses.x_range.end) == pytest.approx((90, 310))
+    assert (plots.losses.y_range.start, plots.losses.y_range.end) == pytest.approx((0.95, 2.05))
+    log_lo, log_hi = np.log10(3.0), np.log10(4.0)  # the gradient chart pads in log space
+    pad = (log_hi - log_lo) * 0.05
+    assert plots.grads.y_range.start == pytest.approx(10 ** (log_lo - pad))
+    assert plots.grads.y_range.end == pytest.approx(10 ** (log_hi + pad))
+    assert (plots.hist.x_range.start, plots.hist.x_range.end) == pytest.approx((-0.15, 3.15))
+    assert (plots.hist.y_range.start, plots.hist.y_range.end) == pytest.approx((-0.05, 1.05))
+
+    restarted = dataclasses.replace(make_frame(10), run_id=2)
+    now[0] += 1.0
+    plots.update(restarted, ALL_SHOWN)
+    assert list(plots.loss_src.data["step"]) == [10]
+    assert (plots.losses.x_range.start, plots.losses.x_range.end) == pytest.approx((9, 11))
+    assert {id(fig.x_range) for fig in (plots.losses, plots.grads, plots.hist)} == ranges
+    assert walks == []
+
+
 @pytest.mark.parametrize("name", ["losses", "grads", "modes", "w1", "hist"])
 def test_legends_have_swatches_that_never_change(name):
     plots = LabPlots()

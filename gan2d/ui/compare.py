@@ -21,13 +21,12 @@ import numpy as np
 import panel as pn
 import param
 from bokeh.models import ColumnDataSource
-from bokeh.plotting import figure
 
 from gan2d.core import data, snapshot
 from gan2d.core.config import LOSSES, Config
 from gan2d.core.runs import group
 from gan2d.presets import PRESETS, get_preset, live_config
-from gan2d.ui.plots import CriticMap, auto_ranges, hold_ranges, static_legend
+from gan2d.ui.plots import CriticMap, fit_ranges, hold_ranges, line_figure, static_legend
 from gan2d.ui.scheduler import PageJob, Scheduler
 from gan2d.ui.session import warm
 from gan2d.ui.style import CSS, RUN_COLOURS, SIDEBAR_WIDTH, style_figure
@@ -279,7 +278,7 @@ class CompareLab(param.Parameterized):
         self.run_figs = [m.figure for m in self.maps]
         self.fake_srcs = [m.fake_src for m in self.maps]
         self.img_srcs = [m.critic_src for m in self.maps]
-        fig = figure(
+        fig = line_figure(
             height=260,
             sizing_mode="stretch_width",
             tools="",
@@ -295,8 +294,6 @@ class CompareLab(param.Parameterized):
             fig, [(f"run {i + 1}", {"color": RUN_COLOURS[i], "width": 2}) for i in range(MAX_RUNS)]
         )
         self.metric_fig = style_figure(fig)
-        hold_ranges(fig)
-        self._ranged = False
 
     def _restyle(self) -> None:
         """Per-run titles, ranges and colour ranges: set once per run, not per frame."""
@@ -315,7 +312,6 @@ class CompareLab(param.Parameterized):
                 item.label = {"value": f"{i + 1}: {choices[i]}"}
         self.metric_fig.yaxis.axis_label = self.metric
         hold_ranges(self.metric_fig)
-        self._ranged = False
 
     def show_latest(self) -> bool:
         """Copy the latest frame into the figures (on the session's thread).
@@ -326,9 +322,6 @@ class CompareLab(param.Parameterized):
         frame = self.job.take()
         if frame is None:
             return False
-        if not self._ranged:
-            auto_ranges(self.metric_fig)
-            self._ranged = True
         for i, run in enumerate(frame["runs"]):
             loss = frame["configs"][i].loss
             self.maps[i].show(run, loss, frame["generation"], self.extent)
@@ -341,6 +334,7 @@ class CompareLab(param.Parameterized):
             self._history[i].append(point)
             value = point[1 + list(METRICS).index(self.metric)]
             self.line_srcs[i].stream({"step": [point[0]], "value": [value]}, rollover=2000)
+        self._fit_metric()
         self.status = (
             f"step {frame['step']:,} · {len(frame['runs'])} runs in {frame['programs']} "
             f"program(s) · {frame['steps_per_s']:.0f} steps/s per run"
@@ -353,6 +347,12 @@ class CompareLab(param.Parameterized):
         for i, src in enumerate(self.line_srcs):
             hist = self._history[i]
             src.data = {"step": [h[0] for h in hist], "value": [h[col] for h in hist]}
+        self._fit_metric()
+
+    def _fit_metric(self) -> None:
+        sources = self.line_srcs
+        fit_ranges(self.metric_fig, [s.data["step"] for s in sources],
+                   [s.data["value"] for s in sources])  # fmt: skip
 
 
 def compare_view(lab: CompareLab | None = None) -> pn.viewable.Viewable:

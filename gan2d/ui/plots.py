@@ -15,7 +15,6 @@ from bokeh.models import (
     ColorBar,
     ColumnDataSource,
     CustomJS,
-    DataRange1d,
     FreehandDrawTool,
     HoverTool,
     Legend,
@@ -55,6 +54,7 @@ ROLLOVER = 3000
 # second, one chart per frame: a line chart gains nothing visible at 20 redraws a
 # second, and each redraw costs the browser a full repaint of its figure.
 CURVES_EVERY_S = 0.25
+RANGE_PADDING = 0.1  # as Bokeh's automatic ranges: a tenth of the data's span
 # Room for a chart's y-axis (tick labels and axis label) at its usual widths. Bokeh
 # sizes the frame to fit the axis, so without it the frame moved whenever the tick
 # labels changed width, and each move laid the page out again.
@@ -101,7 +101,7 @@ def dots(fig, source, color: str, alpha: float = 1.0, size: int = 3, cap: str = 
 
 
 def _line_figure(title, y_label, y_type="linear", height=230):
-    fig = figure(
+    fig = line_figure(
         title=title,
         height=height,
         sizing_mode="stretch_width",
@@ -117,18 +117,65 @@ def _line_figure(title, y_label, y_type="linear", height=230):
 def hold_ranges(fig, y: bool = True, log: bool = False) -> None:
     """Fixed ranges while a chart has no data: Bokeh cannot range an empty chart and
     warns in the console on every paint of it (a page load paints each a few times).
-    Its first data brings automatic ranges back (``auto_ranges``). ``y=False`` leaves a
-    y range the chart sets itself."""
-    fig.x_range = Range1d(0, 1)
+    ``fit_ranges`` fits them to the data once there is some. ``y=False`` leaves a y
+    range the chart sets itself.
+
+    A chart's ranges are the ``Range1d`` models it was built with (``line_figure``),
+    changed in place: putting a new range model in a figure makes Bokeh walk every
+    model of the page again (about 0.1 s of the server's event loop for a lab's page,
+    each time), which is what a run's restart and a follower's first frame paid,
+    several times over, when the charts swapped to Bokeh's automatic ranges."""
+    _set_range(fig.x_range, 0.0, 1.0)
     if y:
-        fig.y_range = Range1d(*((0.1, 10.0) if log else (0.0, 1.0)))
+        _set_range(fig.y_range, *((0.1, 10.0) if log else (0.0, 1.0)))
 
 
-def auto_ranges(fig, y: bool = True) -> None:
-    """Ranges that follow the data (once a chart has some)."""
-    fig.x_range = DataRange1d()
-    if y:
-        fig.y_range = DataRange1d()
+def fit_ranges(fig, xs, ys=None, log: bool = False) -> None:
+    """Fit a chart's ranges to its data as Bokeh's automatic ranges would: the data's
+    span and a tenth more (``xs``, ``ys``: sequences of columns; ``ys=None`` leaves
+    the y range alone). Columns with no finite value (no usable one on a log axis)
+    leave the range as it was."""
+    span = data_span(xs)
+    if span is not None:
+        _set_range(fig.x_range, *span)
+    if ys is not None:
+        span = data_span(ys, log)
+        if span is not None:
+            _set_range(fig.y_range, *span)
+
+
+def data_span(columns, log: bool = False, padding: float = RANGE_PADDING):
+    """(start, end) around the finite values of ``columns`` (positive ones on a log
+    axis, padded in log space), or None when there is none. One value gets a span of
+    2 (a decade each side on a log axis), like Bokeh's ``DataRange1d``."""
+    parts = [np.asarray(c, dtype=np.float64).ravel() for c in columns]
+    values = np.concatenate(parts) if parts else np.zeros(0)
+    values = values[np.isfinite(values)]
+    if log:
+        values = np.log10(values[values > 0])
+    if values.size == 0:
+        return None
+    lo, hi = float(values.min()), float(values.max())
+    half = 1.0 if hi == lo else (hi - lo) * (1.0 + padding) / 2.0
+    centre = (lo + hi) / 2.0
+    start, end = centre - half, centre + half
+    return (10.0**start, 10.0**end) if log else (start, end)
+
+
+def line_figure(**kw):
+    """A Bokeh figure whose ranges are ``Range1d`` models, for ``hold_ranges`` and
+    ``fit_ranges`` to change in place."""
+    log = kw.get("y_axis_type") == "log"
+    return figure(
+        x_range=Range1d(0.0, 1.0),
+        y_range=Range1d(*((0.1, 10.0) if log else (0.0, 1.0))),
+        **kw,
+    )
+
+
+def _set_range(rng, start: float, end: float) -> None:
+    if rng.start != start or rng.end != end:
+        rng.update(start=start, end=end)
 
 
 class CriticMap:
@@ -318,7 +365,6 @@ class LabPlots:
         self._charts = (*self._chart_sources, "hist")
         self._flushed = dict.fromkeys(self._charts, -float("inf"))
         self._hist = None
-        self._ranged: set[str] = set()
         for chart in self._charts:
             self._hold_ranges(chart)
 
@@ -490,6 +536,7 @@ class LabPlots:
             self.manifold_src.data = manifold_lines(frame.snap["manifold"], frame.config.z_dim == 1)
         if visible.get("hist", True):
             self.hist_src.data = {k: np.asarray(v).tolist() for k, v in frame.hist.items()}
+            self._fit_ranges("hist")
         self.mark_step(frame.step)
 
     def curve_history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -544,12 +591,17 @@ class LabPlots:
 
     def _hold_ranges(self, chart: str) -> None:
         hold_ranges(self._chart(chart), y=chart != "modes", log=chart == "grads")
-        self._ranged.discard(chart)
 
-    def _auto_ranges(self, chart: str) -> None:
-        if chart not in self._ranged:
-            auto_ranges(self._chart(chart), y=chart != "modes")
-            self._ranged.add(chart)
+    def _fit_ranges(self, chart: str) -> None:
+        fig = self._chart(chart)
+        if chart == "hist":
+            data = self.hist_src.data
+            fit_ranges(fig, [data["left"], data["right"]], [[0.0], data["real"], data["fake"]])
+            return
+        sources = self._chart_sources[chart]
+        xs = [src.data["step"] for src in sources]
+        ys = [src.data[k] for src in sources for k in src.data if k != "step"]
+        fit_ranges(fig, xs, None if chart == "modes" else ys, log=chart == "grads")
 
     def update(self, frame: Frame, visible: dict[str, bool]) -> None:
         """Feed one frame. Hidden heavy plots are skipped; curves always stream."""
@@ -589,19 +641,22 @@ class LabPlots:
     def _flush(self, chart: str) -> None:
         if chart == "hist":
             if self._hist is not None:
-                self._auto_ranges(chart)
                 # small: plain lists travel inside the JSON message, with no binary buffers
                 self.hist_src.data = {k: np.asarray(v).tolist() for k, v in self._hist.items()}
+                self._fit_ranges(chart)
             return
+        streamed = False
         for src in self._chart_sources[chart]:
             rows = self._rows[src]
             if rows:
-                self._auto_ranges(chart)
                 columns = list(src.data)
                 src.stream(
                     dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)), ROLLOVER
                 )
                 rows.clear()
+                streamed = True
+        if streamed:
+            self._fit_ranges(chart)
 
     def _collect(self, frame: Frame) -> None:
         """Queue this frame's point of every curve (sent by ``_flush``)."""
