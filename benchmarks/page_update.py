@@ -1,0 +1,100 @@
+"""What showing a frame costs the server's event loop, for one page.
+
+    python benchmarks/page_update.py [--frames 40]
+
+Builds a lab's page in a Bokeh document as ``panel serve app`` does for a session,
+trains the default preset to its first frames, and times on this thread what the event
+loop does for each frame a page shows (``LabPlots.update``: the map, the points, the
+arrows, the curves' turn): ``--frames`` frames of one run, then the first frame of a new
+run (a restart, or a follower's first frame), which empties the charts. It also counts
+how often Bokeh walked the page's whole model graph (each walk is about as costly as
+the rest of a frame many times over). The websocket message is not included: there is
+no browser. Prints one JSON line: median ms per frame, ms for a new run's first frame,
+the graph walks and their ms each, the page's models, and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import statistics
+import time
+
+import panel as pn
+from bokeh.document import Document
+from bokeh.document.models import DocumentModelManager
+
+from gan2d.bench.speed import machine
+from gan2d.ui.lab import Lab
+
+
+def first_frames(lab: Lab, n: int) -> list:
+    """The run's next ``n`` frames, taken as a page that has painted each would."""
+    frames = []
+    lab.runner.play()
+    deadline = time.monotonic() + 300
+    while len(frames) < n and time.monotonic() < deadline:
+        frame = lab.runner.take_frame()
+        if frame is None:
+            time.sleep(0.005)
+            continue
+        frames.append(frame)
+    lab.runner.pause()
+    if len(frames) < n:
+        raise SystemExit(f"the run made {len(frames)} frames in 300 s, not {n}")
+    return frames
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--frames", type=int, default=40)
+    args = parser.parse_args()
+    pn.extension()
+    lab = Lab(query={})
+    doc = Document()
+    doc.add_root(pn.Row(lab.guide.panel, lab.layout).get_root(doc))
+    lab.connect()
+    try:
+        frames = first_frames(lab, args.frames + 1)
+    finally:
+        lab.close()
+    walks = []
+    recompute = DocumentModelManager.recompute
+
+    def counted(self):
+        t0 = time.perf_counter()
+        recompute(self)
+        walks.append(time.perf_counter() - t0)
+
+    DocumentModelManager.recompute = counted
+    plots, visible = lab.plots, dict.fromkeys(("field", "manifold", "hist"), True)
+    plots.update(frames[0], visible)
+    times = []
+    for frame in frames[1:]:
+        t0 = time.perf_counter()
+        plots.update(frame, visible)
+        times.append(time.perf_counter() - t0)
+    steady_walks = len(walks)
+    restart = dataclasses.replace(frames[-1], run_id=object())
+    t0 = time.perf_counter()
+    plots.update(restart, visible)
+    new_run_s = time.perf_counter() - t0
+    DocumentModelManager.recompute = recompute
+    t0 = time.perf_counter()
+    doc.models.recompute()
+    walk_s = time.perf_counter() - t0
+    out = {
+        "frame_ms": round(1000 * statistics.median(times), 2),
+        "new_run_first_frame_ms": round(1000 * new_run_s, 1),
+        "graph_walks_per_frame": round(steady_walks / len(times), 2),
+        "graph_walks_new_run": len(walks) - steady_walks,
+        "graph_walk_ms": round(1000 * walk_s, 1),
+        "page_models": len(doc.models),
+        "machine": machine(),
+    }
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
