@@ -7,8 +7,14 @@ animation frame, live in this small custom component.
 
 from __future__ import annotations
 
+import contextlib
+import weakref
+
+import panel as pn
 import param
+from bokeh.util import callback_manager
 from panel.custom import JSComponent
+from panel.io.state import set_curdoc
 
 
 class FrameClock(JSComponent):
@@ -25,6 +31,14 @@ class FrameClock(JSComponent):
     step = param.Integer(default=0)
     version = param.Integer(default=0)
     readout = param.String(default="")
+
+    def _process_bokeh_event(self, doc, event) -> None:
+        # Panel marks the whole server busy around every event from a page (for loading
+        # indicators; this page has none) by rewriting a list shared by all sessions.
+        # A class acknowledges hundreds of frames a second: that bookkeeping was an
+        # eighth of the event loop's time. The event is handled as Panel handles it.
+        with set_curdoc(doc):
+            self._process_event(event)
 
     _esm = """
     // Bokeh (3.x) rewrites the position stylesheet of every renderer on every paint.
@@ -93,3 +107,37 @@ class FrameClock(JSComponent):
       return el;
     }
     """
+
+
+def quiet_periodic(callback, period: int):
+    """``pn.state.add_periodic_callback`` without Panel's busy bookkeeping around each
+    call (see ``FrameClock._process_bokeh_event``): a page's housekeeping tick."""
+    cb = pn.state.add_periodic_callback(callback, period=period, start=False)
+    cb._background = True  # Panel's own switch for callbacks that do not make it busy
+    cb.start()
+    return cb
+
+
+def remember_callback_arity() -> None:
+    """Bokeh inspects an event callback's signature (``inspect.signature``) every time
+    it calls it, to know whether to pass the event: on every frame acknowledgement of
+    every page, a tenth of the event loop's time with a class connected. A callback's
+    signature never changes, so the answer is kept for as long as the callback lives.
+    Does nothing if this Bokeh has no such function."""
+    nargs = getattr(callback_manager, "_nargs", None)
+    if nargs is None or getattr(nargs, "gan2d_remembers", False):
+        return
+    known: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+    def remembered(fn) -> int:
+        try:
+            return known[fn]
+        except (KeyError, TypeError):
+            pass
+        n = nargs(fn)
+        with contextlib.suppress(TypeError):  # not weakly referable: asked again next time
+            known[fn] = n
+        return n
+
+    remembered.gan2d_remembers = True
+    callback_manager._nargs = remembered

@@ -25,7 +25,7 @@ from gan2d.core.data import data_extent
 from gan2d.core.runs import Runs
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
-from gan2d.ui.clock import FrameClock
+from gan2d.ui.clock import FrameClock, quiet_periodic
 from gan2d.ui.files import RunFiles
 from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
@@ -389,7 +389,7 @@ class Lab(pn.viewable.Viewer):
         if self.following is not None:  # a follower costs frame delivery, no run
             self.following.watch(self._frame_ready)
             if in_session():
-                self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS)
+                self._callback = quiet_periodic(self._tick, TICK_MS)
             return
         open_labs, limit = scheduler().count(LabRun), max_sessions()
         if open_labs >= limit:
@@ -404,7 +404,7 @@ class Lab(pn.viewable.Viewer):
         self.runner = LabRun(self.config, self.settings.speed, on_frame=self._frame_ready)
         self.runner.set_stop_at(self._stop_at)
         if in_session():
-            self._callback = pn.state.add_periodic_callback(self._tick, period=TICK_MS)
+            self._callback = quiet_periodic(self._tick, TICK_MS)
 
     def close(self) -> None:
         if self._callback is not None:

@@ -16,6 +16,7 @@ import time
 import panel as pn
 
 from gan2d.ui import settings as ls
+from gan2d.ui.clock import remember_callback_arity
 from gan2d.ui.lab import Lab
 from gan2d.ui.session import warm_lab
 
@@ -154,6 +155,7 @@ def build_page() -> pn.viewable.Viewable:
     from gan2d.ui.sweep import sweep_view
     from gan2d.ui.theory import theory_view
 
+    remember_callback_arity()
     lab = Lab(query=decode_session_args(pn.state.session_args))
     lab.on_first_frame = warm_compare
     lab.start()
