@@ -165,12 +165,9 @@ def data_span(columns, log: bool = False, padding: float = RANGE_PADDING):
 def line_figure(**kw):
     """A Bokeh figure whose ranges are ``Range1d`` models, for ``hold_ranges`` and
     ``fit_ranges`` to change in place."""
-    log = kw.get("y_axis_type") == "log"
-    return figure(
-        x_range=Range1d(0.0, 1.0),
-        y_range=Range1d(*((0.1, 10.0) if log else (0.0, 1.0))),
-        **kw,
-    )
+    fig = figure(x_range=Range1d(), y_range=Range1d(), **kw)
+    hold_ranges(fig, log=kw.get("y_axis_type") == "log")
+    return fig
 
 
 def _set_range(rng, start: float, end: float) -> None:
