@@ -532,8 +532,7 @@ class LabPlots:
         if visible.get("manifold", True):
             self.manifold_src.data = manifold_lines(frame.snap["manifold"], frame.config.z_dim == 1)
         if visible.get("hist", True):
-            self.hist_src.data = {k: np.asarray(v).tolist() for k, v in frame.hist.items()}
-            self._fit_ranges("hist")
+            self._draw_hist(frame.hist)
         self.mark_step(frame.step)
 
     def curve_history(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -638,9 +637,7 @@ class LabPlots:
     def _flush(self, chart: str) -> None:
         if chart == "hist":
             if self._hist is not None:
-                # small: plain lists travel inside the JSON message, with no binary buffers
-                self.hist_src.data = {k: np.asarray(v).tolist() for k, v in self._hist.items()}
-                self._fit_ranges(chart)
+                self._draw_hist(self._hist)
             return
         streamed = False
         for src in self._chart_sources[chart]:
@@ -654,6 +651,11 @@ class LabPlots:
                 streamed = True
         if streamed:
             self._fit_ranges(chart)
+
+    def _draw_hist(self, hist: dict) -> None:
+        # small: plain lists travel inside the JSON message, with no binary buffers
+        self.hist_src.data = {k: np.asarray(v).tolist() for k, v in hist.items()}
+        self._fit_ranges("hist")
 
     def _collect(self, frame: Frame) -> None:
         """Queue this frame's point of every curve (sent by ``_flush``)."""
