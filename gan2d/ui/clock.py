@@ -8,10 +8,13 @@ animation frame, live in this small custom component.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import weakref
 
 import panel as pn
 import param
+from bokeh.core.serialization import Serializer
+from bokeh.model import Model
 from bokeh.util import callback_manager
 from panel.custom import JSComponent
 from panel.io.state import set_curdoc
@@ -141,3 +144,34 @@ def remember_callback_arity() -> None:
 
     remembered.gan2d_remembers = True
     callback_manager._nargs = remembered
+
+
+class LazyRefSerializer(Serializer):
+    """Bokeh's serializer for a patch message, given the document's models without
+    making every one's reference up front.
+
+    Bokeh builds each patch message with a serializer that knows which models the page
+    already has, so that a patch refers to them instead of defining them again; it made
+    a reference object for every model of the document (600 on a lab's page) for every
+    message, when a frame's patch refers to a handful. With a class connected that was
+    a third of the event loop's time. Here a model's reference is made the first time
+    the message needs it; what the serializer answers is the same."""
+
+    def __init__(self, *, references=frozenset(), deferred=True, check_circular=False):
+        super().__init__(deferred=deferred, check_circular=check_circular)
+        self._known = references if isinstance(references, set | frozenset) else set(references)
+
+    def has_ref(self, obj) -> bool:
+        return id(obj) in self._references or (isinstance(obj, Model) and obj in self._known)
+
+    def get_ref(self, obj):
+        ref = self._references.get(id(obj))
+        if ref is None and isinstance(obj, Model) and obj in self._known:
+            ref = self._references[id(obj)] = obj.ref
+        return ref
+
+
+def refer_lazily() -> None:
+    """Bokeh's patch messages use ``LazyRefSerializer``."""
+    # the module: its package's name ``patch_doc`` is the message class
+    importlib.import_module("bokeh.protocol.messages.patch_doc").Serializer = LazyRefSerializer

@@ -16,7 +16,7 @@ import time
 import panel as pn
 
 from gan2d.ui import settings as ls
-from gan2d.ui.clock import remember_callback_arity
+from gan2d.ui.clock import refer_lazily, remember_callback_arity
 from gan2d.ui.lab import Lab
 from gan2d.ui.session import warm_lab
 
@@ -156,6 +156,7 @@ def build_page() -> pn.viewable.Viewable:
     from gan2d.ui.theory import theory_view
 
     remember_callback_arity()
+    refer_lazily()
     lab = Lab(query=decode_session_args(pn.state.session_args))
     lab.on_first_frame = warm_compare
     lab.start()
