@@ -190,3 +190,34 @@ def test_event_callbacks_get_their_event_or_not_as_their_signature_says(monkeypa
         button._trigger_event(ButtonClick(button))
     assert calls == [("with", "ButtonClick"), ("without",)] * 3
     assert inspected == [with_event, without]  # once each (on registering), not 4 times
+
+
+def test_patch_messages_refer_to_the_pages_models_as_bokehs_own_do():
+    """The lazy serializer (``refer_lazily``) builds the same patch as Bokeh's: models
+    the page has are referred to, a model new to the page is defined in full."""
+    import json
+
+    from bokeh.core.serialization import Serializer
+    from bokeh.document import Document
+    from bokeh.document.events import ModelChangedEvent
+    from bokeh.models import ColumnDataSource, GlyphRenderer, Scatter
+
+    from gan2d.ui.clock import LazyRefSerializer
+
+    doc = Document()
+    source = ColumnDataSource({"x": [1.0, 2.0]})
+    renderer = GlyphRenderer(data_source=source, glyph=Scatter())
+    doc.add_root(renderer)
+    doc.models.flush_synced()
+    fresh = ColumnDataSource({"x": [3.0]})
+    events = [
+        ModelChangedEvent(doc, source, "data", {"x": [5.0]}),
+        ModelChangedEvent(doc, renderer, "data_source", fresh),  # a model new to the page
+    ]
+    known = doc.models.synced_references
+    theirs, ours = Serializer(references=known), LazyRefSerializer(references=known)
+    expected, got = theirs.encode(events), ours.encode(events)
+    assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True)
+    assert got[0]["model"] == {"id": source.id}  # a reference, not a definition
+    assert got[1]["new"]["type"] == "object" and got[1]["new"]["id"] == fresh.id
+    assert ours.has_ref(source) and ours.has_ref(fresh) and not ours.has_ref(Scatter())

@@ -44,7 +44,7 @@ def test_a_follower_watches_the_teachers_run_read_only_and_sees_its_changes():
         assert follower.query() == {"follow": teacher.share.code}
         teacher.runner.play()
         wait_until(lambda: shown(teacher) and teacher.share.number > 2)
-        wait_until(lambda: shown(follower) >= 2)
+        wait_until(lambda: shown(teacher) and shown(follower) >= 2)  # both pages paint
         assert follower.clock.step > 0
         assert teacher.share.followers == 1
         # the teacher changes the loss: the follower's controls show it

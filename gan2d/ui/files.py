@@ -223,7 +223,7 @@ class RunFiles(pn.viewable.Viewer):
         frame = self.lab.shown_frame()
         if frame is None:
             raise ValueError("No picture yet: press Play or Step first.")
-        return frame, self.lab.plots.curve_history(), f"gan2d — {self.lab.settings.preset}"
+        return frame, self.lab.curve_history(), f"gan2d — {self.lab.settings.preset}"
 
     def _gif_inputs(self):
         frames = list(self.lab.history.frames)

@@ -26,6 +26,7 @@ from gan2d.core.runs import Runs
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 from gan2d.ui.clock import FrameClock, quiet_periodic
+from gan2d.ui.feed import send, share_ids
 from gan2d.ui.files import RunFiles
 from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
@@ -129,7 +130,8 @@ class Lab(pn.viewable.Viewer):
         parsed = ls.parse_query(query or {})
         self.share: Share | None = None  # this lab's run, shared live
         self.following = SHARES.get(parsed.follow) if parsed.follow else None
-        self._follow_number = 0
+        self._follow_number = 0  # the shared run's frame the page shows (0: none yet)
+        self._fed: int | None = None  # the feed's frame the page's plots show
         if self.following is not None:  # the teacher's settings, read only
             teacher = self.following.settings
             parsed.preset, parsed.speed = teacher.preset, teacher.speed
@@ -169,6 +171,8 @@ class Lab(pn.viewable.Viewer):
         except ValueError:  # a shared run's points this server no longer holds
             extent = 3.5
         self.plots = LabPlots(extent=extent)
+        if self.following is not None:  # the page takes the shared run's feed
+            share_ids(self.plots)
         self.history = FrameHistory()
         self.notice = Notice()
         self._build_widgets()
@@ -783,7 +787,11 @@ class Lab(pn.viewable.Viewer):
     def _next_frame(self):
         """The next frame to show: the run's, or the shared run's latest (a follower)."""
         if self.following is not None:
-            got = self.following.latest(self._follow_number)
+            feed = self.following.feed()
+            if self._fed is not None and self._fed < feed.number:  # behind: catch up
+                got = feed.number, feed.frame
+            else:
+                got = self.following.latest(self._follow_number)
             if got is None:
                 return None
             self._follow_number, frame = got
@@ -804,7 +812,10 @@ class Lab(pn.viewable.Viewer):
         with pn.io.hold():
             if self.timeline.replaying:
                 self.timeline.go_live()
-            self.plots.update(frame, visible)
+            if self.following is not None:
+                self._feed_plots(frame, visible)
+            else:
+                self.plots.update(frame, visible)
             self.clock.param.update(
                 step=frame.step, version=frame.version, readout=self._readout_html(frame)
             )
@@ -819,6 +830,31 @@ class Lab(pn.viewable.Viewer):
         self._sent_at = time.perf_counter()
         if self._frame_no == 1 and self.on_first_frame is not None:
             self.on_first_frame()
+
+    def _feed_plots(self, frame, visible) -> None:
+        """A follower's plots: the shared run's feed makes the frame's patch once for
+        every follower, and this page gets the ones it has not had yet, as they are
+        (see ``gan2d.ui.feed``); or, when it has none yet or has fallen too far behind
+        (or outside a session's callback), the feed's plots through Bokeh as usual."""
+        feed = self.following.feed()
+        feed.advance(self._follow_number, frame, visible)
+        patches = None if self._fed is None else feed.since(self._fed)
+        if patches is None or not send(self._doc, patches):
+            self.plots.copy_from(feed.plots)
+        self._fed = feed.number
+        self.plots.show_titles(frame, visible)
+
+    def _leave_feed(self) -> None:
+        """Stop taking the feed: the server's copy of the plots becomes what the page
+        shows (the feed's plots), so that this page's own frames patch it as usual."""
+        if self._fed is not None and self.following is not None:
+            self.plots.copy_from(self.following.feed().plots)
+        self._fed = None
+
+    def curve_history(self) -> dict:
+        """Every curve on the page as (steps, values) (a follower's: the feed's)."""
+        fed = self._fed is not None and self.following is not None
+        return (self.following.feed().plots if fed else self.plots).curve_history()
 
     def _sync_messages(self):
         messages = self.runner.messages()
@@ -894,6 +930,7 @@ class Lab(pn.viewable.Viewer):
             self.lesson, self.lesson_step, self.challenge = self.following.guide
             self.guide.show()
         if self.following.ended:
+            self._leave_feed()
             self._stop_following()
             self.mine_button.disabled = True
             self.follow_line.value = html.escape(
@@ -926,6 +963,7 @@ class Lab(pn.viewable.Viewer):
     def _become_own(self) -> None:
         config, runs, state = self._copy
         self._copy = None
+        self._leave_feed()
         self._stop_following()
         self.settings.param.update(ls.config_values(config))
         self.config = config

@@ -317,15 +317,20 @@ class CriticMap:
             self._real = real
             self.real_src.data = dot_data(real)
 
+    def show_scale_title(self, loss: str) -> None:
+        """The colour bar's title: what the critic's colours mean for ``loss``."""
+        title = critic_scale(loss)[0]
+        if self.figure.width < 400:  # a small map's bar has room for the words only
+            title = title.split(" (")[0]
+        if self.colorbar.title != title:
+            self.colorbar.title = title
+
     def _critic_image(self, critic: np.ndarray, loss: str, scale_id) -> np.ndarray:
         critic = centred_critic(critic, loss)
         if scale_id != self.scale_id:
             self.scale_id = scale_id
             self.scale_range = None
-            title = critic_scale(loss)[0]
-            if self.figure.width < 400:  # a small map's bar has room for the words only
-                title = title.split(" (")[0]
-            self.colorbar.title = title
+            self.show_scale_title(loss)
         lo, hi = critic_range(critic, loss, self.scale_range)
         if (lo, hi) != self.scale_range:
             self.scale_range = (lo, hi)
@@ -560,6 +565,51 @@ class LabPlots:
             "hist": self.hist,
         }
 
+    def fed_models(self) -> dict[str, tuple]:
+        """The models a frame changes, by name, with the properties it changes (see
+        ``gan2d.ui.feed``). The titles of the map and its colour bar are not among them:
+        they depend on the page too (``show_titles``)."""
+        fm = self.field_map
+        fed = {
+            "critic": (fm.critic_src, ("data",)),
+            "mapper": (fm.mapper, ("low", "high")),
+            "real": (fm.real_src, ("data",)),
+            "fake": (fm.fake_src, ("data",)),
+            "mixture": (fm.mixture_src, ("data",)),
+            "push": (fm.push_src, ("data",)),
+            "grid-arrows": (fm.grid_arrow_src, ("data",)),
+            "manifold": (self.manifold_src, ("data",)),
+            "hist": (self.hist_src, ("data",)),
+            "modes-title": (self.modes.title, ("text",)),
+        }
+        for src in self._rows:
+            fed[f"curve-{'-'.join(src.data)}"] = (src, ("data",))
+        figures = {"field": self.field, "manifold": self.manifold}
+        figures.update((chart, self._chart(chart)) for chart in self._charts)
+        for name, fig in figures.items():
+            fed[f"{name}-x"] = (fig.x_range, ("start", "end"))
+            fed[f"{name}-y"] = (fig.y_range, ("start", "end"))
+        return fed
+
+    def copy_from(self, other: LabPlots) -> None:
+        """Show what ``other`` shows (the same fed models' values, colour scale, run and
+        curve points not yet sent): Bokeh sends this page what differs."""
+        mine = self.fed_models()
+        for key, (model, attrs) in other.fed_models().items():
+            for attr in attrs:
+                value = getattr(model, attr)
+                if attr == "data":  # a copy: streams into one must not grow the other
+                    value = {k: np.array(v) if isinstance(v, np.ndarray) else list(v)
+                             for k, v in value.items()}  # fmt: skip
+                setattr(mine[key][0], attr, value)
+        self.run_id, self.extent, self._hist = other.run_id, other.extent, other._hist
+        self._flushed = dict(other._flushed)
+        for rows, theirs in zip(self._rows.values(), other._rows.values(), strict=True):
+            rows[:] = theirs
+        fm, theirs = self.field_map, other.field_map
+        fm.extent, fm.scale_id, fm.scale_range = theirs.extent, theirs.scale_id, theirs.scale_range
+        fm._real, fm._mixture = theirs._real, theirs._mixture
+
     def set_presenting(self, on: bool, size: int) -> None:
         """The presenter view's map (see ``CriticMap.set_presenting``) and its title."""
         self.presenting = on
@@ -607,10 +657,8 @@ class LabPlots:
             self.clear_curves()
         if abs(frame.extent - self.extent) > 1e-9:
             self.set_extent(frame.extent)
+        self.show_titles(frame, visible)
         if visible.get("field", True):
-            title = FIELD_TITLES[frame.config.n_generators > 1, self.presenting]
-            if self.field.title.text != title:
-                self.field.title.text = title
             self.field_map.show(
                 snap, frame.config.loss, frame.scale_id, frame.extent, frame.config.n_generators
             )
@@ -633,6 +681,15 @@ class LabPlots:
         for chart in due:
             self._flushed[chart] = now
             self._flush(chart)
+
+    def show_titles(self, frame: Frame, visible: dict[str, bool]) -> None:
+        """The map's title and its colour bar's, which depend on the page (a presenter's
+        map is smaller) as well as on the frame."""
+        if visible.get("field", True):
+            title = FIELD_TITLES[frame.config.n_generators > 1, self.presenting]
+            if self.field.title.text != title:
+                self.field.title.text = title
+            self.field_map.show_scale_title(frame.config.loss)
 
     def _flush(self, chart: str) -> None:
         if chart == "hist":

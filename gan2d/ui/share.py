@@ -18,6 +18,9 @@ import secrets
 import threading
 from dataclasses import dataclass, field
 
+from gan2d.ui.feed import Feed
+from gan2d.ui.plots import LabPlots
+
 ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud in a room
 CODE_LENGTH = 6
 CODE_PATTERN = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
@@ -39,6 +42,7 @@ class Share:
     number: int = 0
     frame: object = None
     ended: bool = False
+    _feed: object = field(default=None, repr=False)
     _watchers: list = field(default_factory=list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -49,6 +53,13 @@ class Share:
             self.number += 1
             self.frame = frame
         self._notify()
+
+    def feed(self):
+        """The run's plots as its followers' pages show them (``gan2d.ui.feed``): made
+        by the first follower's first frame, on the server's event loop."""
+        if self._feed is None:
+            self._feed = Feed(LabPlots())
+        return self._feed
 
     def move_to(self, run) -> None:
         """The teacher's page replaced its run (loaded weights): share the new one."""
