@@ -6,9 +6,11 @@ page logged no errors and the server printed no traceback.
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
+from helpers import wait_until
 
 from gan2d.ui.browser import record_offsite
 
@@ -215,6 +217,13 @@ def test_follow_the_teacher_then_make_it_mine(chromium, app_server):
         teacher.get_by_label("loss", exact=True).select_option("ns")
         student.wait_for_function("gan2dTest.select('loss').value === 'ns'", timeout=FRAME_MS)
         teacher.get_by_role("button", name="Pause").click()
+        # the follower's map shows the teacher's points (sent once for all followers)
+        fakes = (
+            "JSON.stringify(Array.from(Bokeh.documents[0].get_model_by_name('fake').data.x)"
+            ".slice(0, 50))"
+        )
+        wait_until(lambda: student.evaluate(fakes) == teacher.evaluate(fakes), FRAME_MS / 1000)
+        assert len(json.loads(student.evaluate(fakes))) == 50
         student.get_by_role("button", name="Make it mine").click()
         student.get_by_text("This lab is yours now, from step").wait_for(timeout=FRAME_MS)
         assert student.get_by_label("loss", exact=True).is_enabled()

@@ -141,3 +141,67 @@ def test_a_malformed_follow_code_is_a_warning_and_the_page_is_a_lab():
     parsed = ls.parse_query({"follow": "../etc"})
     assert parsed.follow is None and "not a share code" in parsed.warnings[0]
     assert SHARES.get("ZZZZZZ") is None
+
+
+def _over_the_wire(message):
+    """A message as a page's websocket receives it, ready to apply to a document."""
+    from gan2d.ui.feed import PROTOCOL
+
+    got = PROTOCOL.assemble(message.header_json, message.metadata_json, message.content_json)
+    for buffer in message.buffers:
+        got.assemble_buffer(buffer.ref, buffer.to_bytes())
+    return got
+
+
+def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
+    """A shared run's feed makes each frame's patch once; the same message, applied to
+    any follower page's plots (the fed models share their ids), shows what the feed
+    shows: map, curves (streamed), histogram, ranges and colour scale."""
+    from bokeh.document import Document
+    from bokeh.layouts import column
+
+    from gan2d.ui.feed import share_ids
+    from gan2d.ui.plots import LabPlots
+
+    teacher = teacher_with_share()
+    teacher.runner.play()
+    feed = teacher.share.feed()
+    visible = {"field": True, "manifold": True, "hist": True}
+    pages = []
+    for _ in range(2):
+        plots = LabPlots()
+        share_ids(plots)
+        doc = Document()
+        doc.add_root(column(*plots.figures().values()))
+        pages.append((plots, doc))
+    number, had = 0, None
+    try:
+        for _ in range(25):
+            after = number
+            wait_until(lambda: shown(teacher) and teacher.share.latest(after) is not None)  # noqa: B023
+            number, frame = teacher.share.latest(after)
+            feed.advance(number, frame, visible)
+            patches = None if had is None else feed.since(had)
+            for plots, doc in pages:
+                if patches is None:  # a page's first frame: the feed's plots as they are
+                    plots.copy_from(feed.plots)
+                    continue
+                for message in patches:
+                    _over_the_wire(message).apply_to_document(doc)
+            had = feed.number
+    finally:
+        teacher.close()
+    assert feed.since(had) == [] and len(feed.plots.loss_src.data["step"]) > 10
+    for plots, _doc in pages:
+        mine = plots.fed_models()
+        for key, (model, attrs) in feed.plots.fed_models().items():
+            for attr in attrs:
+                want, got = getattr(model, attr), getattr(mine[key][0], attr)
+                if attr != "data":
+                    assert got == want, (key, attr)
+                    continue
+                assert list(got) == list(want), key
+                for column_name in want:
+                    np.testing.assert_array_equal(
+                        np.asarray(got[column_name], float), np.asarray(want[column_name], float)
+                    )
