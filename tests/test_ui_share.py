@@ -143,20 +143,46 @@ def test_a_malformed_follow_code_is_a_warning_and_the_page_is_a_lab():
     assert SHARES.get("ZZZZZZ") is None
 
 
-def _over_the_wire(message):
-    """A message as a page's websocket receives it, ready to apply to a document."""
+def _frames(wire: bytes) -> list[tuple[bool, bytes]]:
+    """Split bytes written on a websocket into (binary?, payload) frames (RFC 6455)."""
+    import struct
+
+    out, i = [], 0
+    while i < len(wire):
+        first, second = wire[i], wire[i + 1]
+        assert first & 0x80 and not second & 0x80  # final, unmasked
+        n, i = second & 0x7F, i + 2
+        if n == 126:
+            (n,), i = struct.unpack("!H", wire[i : i + 2]), i + 2
+        elif n == 127:
+            (n,), i = struct.unpack("!Q", wire[i : i + 8]), i + 8
+        out.append((first & 0x0F == 0x2, wire[i : i + n]))
+        i += n
+    return out
+
+
+def _over_the_wire(wire: bytes):
+    """The message a page's websocket reads from ``wire``, ready to apply."""
+    import json
+
     from gan2d.ui.feed import PROTOCOL
 
-    got = PROTOCOL.assemble(message.header_json, message.metadata_json, message.content_json)
-    for buffer in message.buffers:
-        got.assemble_buffer(buffer.ref, buffer.to_bytes())
+    frames = _frames(wire)
+    assert [binary for binary, _ in frames[:3]] == [False] * 3
+    got = PROTOCOL.assemble(*(data.decode() for _, data in frames[:3]))
+    pairs = frames[3:]
+    assert len(pairs) == 2 * got.header.get("num_buffers", 0)
+    for (head_binary, head), (binary, data) in zip(pairs[::2], pairs[1::2], strict=True):
+        assert not head_binary and binary
+        got.assemble_buffer(json.loads(head), data)
     return got
 
 
 def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
-    """A shared run's feed makes each frame's patch once; the same message, applied to
-    any follower page's plots (the fed models share their ids), shows what the feed
-    shows: map, curves (streamed), histogram, ranges and colour scale."""
+    """A shared run's feed makes each frame's patch once; the same bytes, read as a
+    page's websocket reads them and applied to any follower page's plots (the fed
+    models share their ids), show what the feed shows: map, curves (streamed),
+    histogram, ranges and colour scale."""
     from bokeh.document import Document
     from bokeh.layouts import column
 
@@ -186,8 +212,8 @@ def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
                 if patches is None:  # a page's first frame: the feed's plots as they are
                     plots.copy_from(feed.plots)
                     continue
-                for message in patches:
-                    _over_the_wire(message).apply_to_document(doc)
+                for _message, wire in patches:  # the bytes every follower's page reads
+                    _over_the_wire(wire).apply_to_document(doc)
             had = feed.number
     finally:
         teacher.close()

@@ -20,7 +20,9 @@ its plots the usual way, against values that match the page again).
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import struct
 from collections import deque
 
 from bokeh.document import Document
@@ -75,42 +77,91 @@ class Feed:
         events = [e for e in self._events if getattr(e, "model", None) is not None]
         events = [e for e in events if e.model.id in self._fed]
         self._events.clear()
-        message = PROTOCOL.create("PATCH-DOC", events) if events else None
-        self._patches.append((self.number, number, message))
+        patch = None
+        if events:
+            message = PROTOCOL.create("PATCH-DOC", events)
+            patch = (message, wire_bytes(message))
+        self._patches.append((self.number, number, patch))
         self.number, self.frame = number, frame
 
     def since(self, number: int) -> list | None:
         """The patches that take a page from the feed's frame ``number`` to its latest,
-        oldest first; None when they are no longer all kept (re-sync the page with
-        ``LabPlots.copy_from``)."""
+        oldest first, each as (message, its bytes on a websocket); None when they are
+        no longer all kept (re-sync the page with ``LabPlots.copy_from``)."""
         if number == self.number:
             return []
-        for i, (before, _after, _message) in enumerate(self._patches):
+        for i, (before, _after, _patch) in enumerate(self._patches):
             if before == number:
                 chain = itertools.islice(self._patches, i, None)
-                return [message for _b, _a, message in chain if message is not None]
+                return [patch for _b, _a, patch in chain if patch is not None]
         return None
 
 
-def send(doc, messages) -> bool:
-    """Write ``messages`` now to every connection of ``doc``'s session, as Panel writes
-    a callback's patches: so they reach the page before the patches the callback makes
-    after (the frame's readout and number, which the page acknowledges). False (nothing
-    written) outside a callback holding the session's lock, without a session, or while
-    one of its connections is in the middle of another message: then feed the page the
-    usual way."""
+def wire_bytes(message) -> bytes:
+    """``message`` as a server writes it on a websocket (no compression): its header,
+    metadata and content as text frames, then each buffer's header and bytes; the same
+    bytes for every page, so they are made once."""
+    parts = [(message.header_json.encode(), False), (message.metadata_json.encode(), False)]
+    parts.append((message.content_json.encode(), False))
+    for buffer in message.buffers:
+        parts += [(json.dumps(buffer.ref).encode(), False), (buffer.to_bytes(), True)]
+    return b"".join(_frame(data, binary) for data, binary in parts)
+
+
+def _frame(data: bytes, binary: bool) -> bytes:
+    """One final, unmasked websocket frame (RFC 6455, 5.2)."""
+    first = 0x80 | (0x2 if binary else 0x1)
+    n = len(data)
+    if n < 126:
+        head = struct.pack("!BB", first, n)
+    elif n <= 0xFFFF:
+        head = struct.pack("!BBH", first, 126, n)
+    else:
+        head = struct.pack("!BBQ", first, 127, n)
+    return head + data
+
+
+def _connections(doc) -> list | None:
+    """The connections of ``doc``'s session, if called in a callback that holds the
+    session's lock (where Bokeh and Panel write a page's patches); else None."""
     session = getattr(getattr(doc, "session_context", None), "_session", None)
     if getattr(session, "_pending_writes", None) is None:
-        return False
-    connections = list(session._subscribed_connections)
-    for connection in connections:
+        return None
+    return list(session._subscribed_connections)
+
+
+def busy(doc) -> bool:
+    """Whether one of the page's connections is in the middle of writing a message
+    (Bokeh writes one in several pieces): ``send`` must wait, as Panel does."""
+    for connection in _connections(doc) or ():
         lock = getattr(connection._socket, "write_lock", None)
         if lock is not None and lock._block._value == 0:  # as Panel checks
-            return False
+            return True
+    return False
+
+
+def send(doc, messages) -> bool:
+    """Write ``messages`` now to every connection of ``doc``'s page, as Panel writes a
+    callback's patches: so they reach the page before the patches the callback makes
+    after (the frame's readout and number, which the page acknowledges). Call it only
+    when not ``busy``. False (nothing written) outside a session's callback: then feed
+    the page the usual way."""
+    connections = _connections(doc)
+    if connections is None:
+        return False
+    blob = None
     for connection in connections:
-        for message in messages:
-            for future in dispatch_tornado(connection, msg=message):
-                future.add_done_callback(_written)
+        ws = getattr(connection._socket, "ws_connection", None)
+        if ws is None or ws.is_closing():
+            continue
+        if getattr(ws, "_compressor", None) is None and not ws.mask_outgoing:
+            blob = blob if blob is not None else b"".join(wire for _m, wire in messages)
+            future = ws.stream.write(blob)  # one write for the lot
+        else:  # a compressed connection: each page's own bytes, through tornado
+            futures = [f for m, _w in messages for f in dispatch_tornado(connection, msg=m)]
+            future = futures[-1] if futures else None
+        if future is not None:
+            future.add_done_callback(_written)
     return True
 
 

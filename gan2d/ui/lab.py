@@ -26,7 +26,7 @@ from gan2d.core.runs import Runs
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 from gan2d.ui.clock import FrameClock, quiet_periodic
-from gan2d.ui.feed import send, share_ids
+from gan2d.ui.feed import busy, send, share_ids
 from gan2d.ui.files import RunFiles
 from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
@@ -38,6 +38,7 @@ from gan2d.ui.share import SHARES, Share
 from gan2d.ui.style import CSS, HEADER_STYLE, PRESENT_CSS, SIDEBAR_WIDTH
 from gan2d.ui.widgets import Notice, Transport, in_session, status_line
 
+RETRY_MS = 10  # a follower's frame that could not be written at once goes this soon
 TICK_MS = 250  # housekeeping (a class has one per page); frames go when ready or acknowledged
 URL_SETTLE_S = 0.3
 ACK_TIMEOUT_S = 3.0
@@ -132,6 +133,7 @@ class Lab(pn.viewable.Viewer):
         self.following = SHARES.get(parsed.follow) if parsed.follow else None
         self._follow_number = 0  # the shared run's frame the page shows (0: none yet)
         self._fed: int | None = None  # the feed's frame the page's plots show
+        self._retrying = False
         if self.following is not None:  # the teacher's settings, read only
             teacher = self.following.settings
             parsed.preset, parsed.speed = teacher.preset, teacher.speed
@@ -749,8 +751,14 @@ class Lab(pn.viewable.Viewer):
             doc.add_next_tick_callback(self._push_on_loop)
 
     def _push_on_loop(self):
+        self._retrying = False
         with set_curdoc(self._doc):
             self._push()
+
+    def _push_soon(self) -> None:
+        if not self._retrying:
+            self._retrying = True
+            self._doc.add_timeout_callback(self._push_on_loop, RETRY_MS)
 
     def _connections(self) -> int | None:
         doc = pn.state.curdoc
@@ -793,6 +801,7 @@ class Lab(pn.viewable.Viewer):
             else:
                 got = self.following.latest(self._follow_number)
             if got is None:
+                self.following.run.want_frame()
                 return None
             self._follow_number, frame = got
             self._follow_settings(frame)
@@ -801,6 +810,9 @@ class Lab(pn.viewable.Viewer):
 
     def _push(self):
         if self._awaiting_ack:
+            return
+        if self._fed is not None and self.following is not None and busy(self._doc):
+            self._push_soon()  # the page's connection is in the middle of a message
             return
         frame = self._next_frame()
         if frame is None:
@@ -816,10 +828,12 @@ class Lab(pn.viewable.Viewer):
                 self._feed_plots(frame, visible)
             else:
                 self.plots.update(frame, visible)
-            self.clock.param.update(
-                step=frame.step, version=frame.version, readout=self._readout_html(frame)
+            self.clock.show(  # the frame's number last: the page acts on it
+                step=frame.step,
+                version=frame.version,
+                readout=self._readout_html(frame),
+                frame=self._frame_no,
             )
-            self.clock.frame = self._frame_no  # last: the page acts on this one
             if self._paused():  # while playing, the timeline waits for a pause
                 self.timeline.sync(paused=True)
             self.guide.on_frame(frame)

@@ -191,6 +191,7 @@ class LabRun(PageJob):
         self._queued: list[str] = []
         self._frame: Frame | None = None
         self._taken_at = 0.0
+        self._wanted = False  # a follower has shown the last frame (see want_frame)
         self._on_frame = on_frame
         self._messages: dict[str, tuple[str, str] | None] = {}
         self.version = 0
@@ -280,6 +281,16 @@ class LabRun(PageJob):
             if listener in self._listeners:
                 self._listeners.remove(listener)
 
+    def want_frame(self) -> None:
+        """A follower of this run (a live share) has shown its last frame: make the
+        next one even if this run's own page has not taken the last yet (it then gets
+        the newer one). A shared run goes at the pace of its fastest page."""
+        with self._lock:
+            if self._wanted:
+                return
+            self._wanted = True
+        self._changed()
+
     def request_copy(self, receive: Callable) -> None:
         """Ask for a copy of the run as it is: ``receive(config, runs, state)`` is
         called from a worker with a state of its own (training on does not touch it)."""
@@ -358,7 +369,7 @@ class LabRun(PageJob):
             if self.error:
                 return False  # until a reset brings a new config
             if self._dirty or (self._paused and not self._playing):
-                return self._frame is None
+                return self._frame is None or self._wanted
             if self._queued:
                 return True
             return self._playing and time.monotonic() >= self._not_before
@@ -476,7 +487,7 @@ class LabRun(PageJob):
             steps_per_s=self._curves.steps_per_s if playing else 0.0,
         )
         with self._lock:
-            self._frame = frame
+            self._frame, self._wanted = frame, False
             listeners = list(self._listeners)
         self._dirty = False
         for listener in listeners:
