@@ -221,3 +221,21 @@ def test_patch_messages_refer_to_the_pages_models_as_bokehs_own_do():
     assert got[0]["model"] == {"id": source.id}  # a reference, not a definition
     assert got[1]["new"]["type"] == "object" and got[1]["new"]["id"] == fresh.id
     assert ours.has_ref(source) and ours.has_ref(fresh) and not ours.has_ref(Scatter())
+
+
+def test_the_frame_clock_sets_a_frames_values_on_its_page_with_the_number_last():
+    from bokeh.document import Document
+
+    from gan2d.ui.clock import FrameClock
+
+    clock = FrameClock()
+    doc = Document()
+    model = clock.get_root(doc)
+    doc.add_root(model)
+    changed = []
+    doc.on_change(lambda event: changed.append(getattr(event, "attr", None)))
+    clock.show(step=40, version=2, readout="step <b>40</b>", frame=7)
+    assert (model.data.step, model.data.version, model.data.frame) == (40, 2, 7)
+    assert model.data.readout == "step <b>40</b>"
+    assert (clock.step, clock.version, clock.frame, clock.readout) == (40, 2, 7, "step <b>40</b>")
+    assert changed[-1] == "frame" and set(changed) == {"step", "version", "readout", "frame"}

@@ -231,3 +231,26 @@ def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
                     np.testing.assert_array_equal(
                         np.asarray(got[column_name], float), np.asarray(want[column_name], float)
                     )
+
+
+def test_a_shared_run_goes_at_its_fastest_pages_pace():
+    """Followers that keep painting get new frames even while the teacher's own page
+    takes none (a slow projector laptop must not slow the class)."""
+    teacher = teacher_with_share()
+    follower = Lab(query={"follow": teacher.share.code})
+    try:
+        follower.connect()
+        teacher.runner.play()
+        wait_until(lambda: shown(teacher) >= 2)  # then the teacher's page paints no more
+        steps = set()
+
+        def painted_steps() -> int:
+            shown(follower)
+            steps.add(follower.clock.step)
+            return len(steps)
+
+        wait_until(lambda: painted_steps() > 6)
+        assert teacher.clock.frame == 2
+    finally:
+        follower.close()
+        teacher.close()
