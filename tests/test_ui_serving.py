@@ -239,3 +239,50 @@ def test_the_frame_clock_sets_a_frames_values_on_its_page_with_the_number_last()
     assert model.data.readout == "step <b>40</b>"
     assert (clock.step, clock.version, clock.frame, clock.readout) == (40, 2, 7, "step <b>40</b>")
     assert changed[-1] == "frame" and set(changed) == {"step", "version", "readout", "frame"}
+
+
+def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypatch):
+    """``refer_lazily``: a page's patch (an acknowledgement, a control change, a model
+    the page made) applies as with Bokeh's own deserializer, without indexing every
+    model of the document again."""
+    import json
+
+    from bokeh.core.serialization import Serializer
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource, GlyphRenderer, Scatter
+
+    from gan2d.ui import clock
+    from gan2d.ui.feed import PROTOCOL
+
+    clock.refer_lazily()
+    indexed = []
+    real = clock._document_index
+
+    def spied(references):
+        indexed.append(real(references))
+        return indexed[-1]
+
+    monkeypatch.setattr(clock, "_document_index", spied)
+    doc = Document()
+    source = ColumnDataSource({"x": [1.0, 2.0]})
+    renderer = GlyphRenderer(data_source=source, glyph=Scatter())
+    doc.add_root(renderer)
+    doc.models.flush_synced()
+    fresh = ColumnDataSource({"x": [3.0]})
+    events = [
+        {"kind": "ModelChanged", "model": {"id": source.id}, "attr": "name", "new": "seen"},
+        {
+            "kind": "ModelChanged",
+            "model": {"id": renderer.id},
+            "attr": "data_source",
+            "new": Serializer().encode(fresh),  # a model the page made: defined in full
+        },
+    ]
+    header = json.dumps({"msgid": "1", "msgtype": "PATCH-DOC"})
+    message = PROTOCOL.assemble(header, "{}", json.dumps({"events": events}))
+    index = doc.models._models
+    message.apply_to_document(doc)
+    assert source.name == "seen"
+    assert renderer.data_source.id == fresh.id and list(renderer.data_source.data["x"]) == [3.0]
+    assert doc.models.get_by_id(fresh.id) is renderer.data_source
+    assert indexed and indexed[0] is index  # the document's own index, as it was
