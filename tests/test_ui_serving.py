@@ -9,6 +9,7 @@ import sys
 import urllib.parse
 
 import panel as pn
+import pytest
 
 from gan2d.ui import limits
 from gan2d.ui.browser import ROOT, AppServer, rss_mb
@@ -286,3 +287,22 @@ def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypa
     assert renderer.data_source.id == fresh.id and list(renderer.data_source.data["x"]) == [3.0]
     assert doc.models.get_by_id(fresh.id) is renderer.data_source
     assert indexed and indexed[0] is index  # the document's own index, as it was
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="malloc_trim is glibc's")
+def test_memory_freed_by_closed_pages_goes_back_to_the_system():
+    """After a class, the server hands back what its closed pages freed: the C
+    allocator keeps freed memory for reuse unless asked (``release_memory``)."""
+    import os
+
+    release_memory = limits.release_memory
+    release_memory()
+    base = rss_mb(os.getpid())
+    pieces = [bytearray(20_000) for _ in range(10_000)]  # 200 MB in pieces under the mmap size
+    pin = bytearray(20_000)  # allocated last: the heap cannot shrink from its top by itself
+    del pieces
+    held = rss_mb(os.getpid())
+    assert release_memory()
+    after = rss_mb(os.getpid())
+    assert held - base > 150 and after - base < 50, (base, held, after)
+    del pin

@@ -30,7 +30,7 @@ from gan2d.ui.feed import busy, send, share_ids
 from gan2d.ui.files import RunFiles
 from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
-from gan2d.ui.limits import max_sessions
+from gan2d.ui.limits import max_sessions, release_memory_soon
 from gan2d.ui.plots import LabPlots
 from gan2d.ui.scheduler import scheduler
 from gan2d.ui.session import LabRun
@@ -413,6 +413,8 @@ class Lab(pn.viewable.Viewer):
             self._callback = quiet_periodic(self._tick, TICK_MS)
 
     def close(self) -> None:
+        if self._doc is not None:  # a page's session (not a test's or a notebook's lab)
+            release_memory_soon()
         if self._callback is not None:
             self._callback.stop()
             self._callback = None
