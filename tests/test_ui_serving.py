@@ -193,24 +193,32 @@ def test_event_callbacks_get_their_event_or_not_as_their_signature_says(monkeypa
     assert inspected == [with_event, without]  # once each (on registering), not 4 times
 
 
-def test_patch_messages_refer_to_the_pages_models_as_bokehs_own_do():
-    """The lazy serializer (``refer_lazily``) builds the same patch as Bokeh's: models
-    the page has are referred to, a model new to the page is defined in full."""
-    import json
-
-    from bokeh.core.serialization import Serializer
+def _a_page_and_a_new_model():
+    """A document (a page, its models synced) with a renderer and its source, and a
+    source the page does not have yet."""
     from bokeh.document import Document
-    from bokeh.document.events import ModelChangedEvent
     from bokeh.models import ColumnDataSource, GlyphRenderer, Scatter
-
-    from gan2d.ui.clock import LazyRefSerializer
 
     doc = Document()
     source = ColumnDataSource({"x": [1.0, 2.0]})
     renderer = GlyphRenderer(data_source=source, glyph=Scatter())
     doc.add_root(renderer)
     doc.models.flush_synced()
-    fresh = ColumnDataSource({"x": [3.0]})
+    return doc, source, renderer, ColumnDataSource({"x": [3.0]})
+
+
+def test_patch_messages_refer_to_the_pages_models_as_bokehs_own_do():
+    """The lazy serializer (``refer_lazily``) builds the same patch as Bokeh's: models
+    the page has are referred to, a model new to the page is defined in full."""
+    import json
+
+    from bokeh.core.serialization import Serializer
+    from bokeh.document.events import ModelChangedEvent
+    from bokeh.models import Scatter
+
+    from gan2d.ui.clock import LazyRefSerializer
+
+    doc, source, renderer, fresh = _a_page_and_a_new_model()
     events = [
         ModelChangedEvent(doc, source, "data", {"x": [5.0]}),
         ModelChangedEvent(doc, renderer, "data_source", fresh),  # a model new to the page
@@ -249,8 +257,6 @@ def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypa
     import json
 
     from bokeh.core.serialization import Serializer
-    from bokeh.document import Document
-    from bokeh.models import ColumnDataSource, GlyphRenderer, Scatter
 
     from gan2d.ui import clock
     from gan2d.ui.feed import PROTOCOL
@@ -264,12 +270,7 @@ def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypa
         return indexed[-1]
 
     monkeypatch.setattr(clock, "_document_index", spied)
-    doc = Document()
-    source = ColumnDataSource({"x": [1.0, 2.0]})
-    renderer = GlyphRenderer(data_source=source, glyph=Scatter())
-    doc.add_root(renderer)
-    doc.models.flush_synced()
-    fresh = ColumnDataSource({"x": [3.0]})
+    doc, source, renderer, fresh = _a_page_and_a_new_model()
     events = [
         {"kind": "ModelChanged", "model": {"id": source.id}, "attr": "name", "new": "seen"},
         {
