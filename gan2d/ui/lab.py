@@ -760,7 +760,8 @@ class Lab(pn.viewable.Viewer):
     def _push_soon(self) -> None:
         if not self._retrying:
             self._retrying = True
-            self._doc.add_timeout_callback(self._push_on_loop, RETRY_MS)
+            with contextlib.suppress(Exception):  # the session is closing
+                self._doc.add_timeout_callback(self._push_on_loop, RETRY_MS)
 
     def _connections(self) -> int | None:
         doc = pn.state.curdoc
