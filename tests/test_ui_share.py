@@ -186,7 +186,8 @@ def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
     from bokeh.document import Document
     from bokeh.layouts import column
 
-    from gan2d.ui.feed import share_ids
+    from gan2d.ui.clock import FrameClock
+    from gan2d.ui.feed import CLOCK_ID, share_ids
     from gan2d.ui.plots import LabPlots
 
     teacher = teacher_with_share()
@@ -199,16 +200,19 @@ def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
         share_ids(plots)
         doc = Document()
         doc.add_root(column(*plots.figures().values()))
-        pages.append((plots, doc))
+        clock = FrameClock._data_model()  # the page's frame clock, as a follower has it
+        clock._id = CLOCK_ID
+        doc.add_root(clock)
+        pages.append((plots, doc, clock))
     number, had = 0, None
     try:
         for _ in range(25):
             after = number
             wait_until(lambda: shown(teacher) and teacher.share.latest(after) is not None)  # noqa: B023
             number, frame = teacher.share.latest(after)
-            feed.advance(number, frame, visible)
+            feed.advance(number, frame, visible, lambda: f"step {frame.step}")  # noqa: B023
             patches = None if had is None else feed.since(had)
-            for plots, doc in pages:
+            for plots, doc, _clock in pages:
                 if patches is None:  # a page's first frame: the feed's plots as they are
                     plots.copy_from(feed.plots)
                     continue
@@ -218,7 +222,9 @@ def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
     finally:
         teacher.close()
     assert feed.since(had) == [] and len(feed.plots.loss_src.data["step"]) > 10
-    for plots, _doc in pages:
+    for plots, _doc, clock in pages:
+        assert (clock.frame, clock.step) == (feed.number, feed.frame.step)
+        assert clock.readout == f"step {feed.frame.step}"
         mine = plots.fed_models()
         for key, (model, attrs) in feed.plots.fed_models().items():
             for attr in attrs:

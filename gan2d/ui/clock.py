@@ -37,15 +37,30 @@ class FrameClock(JSComponent):
     version = param.Integer(default=0)
     readout = param.String(default="")
 
+    #: an id for the page model's values, the same in every page that has it (a
+    #: follower's: see ``gan2d.ui.feed``); set before the page is built
+    shared_id: str | None = None
+
+    def _get_model(self, doc, root=None, parent=None, comm=None):
+        model = super()._get_model(doc, root, parent, comm)
+        if self.shared_id is not None and model.data.document is None:
+            model.data._id = self.shared_id
+        return model
+
     def show(self, **values) -> None:
         """Set a frame's values (``frame`` last) on the component and straight on its
         page's model: Panel's way from a parameter to the page (watchers, its batching,
         checks for each value) was a third of the server's work for a follower's frame.
         The component's parameters keep the same values."""
-        with param.parameterized.discard_events(self):
-            self.param.update(**values)
+        self.remember(**values)
         for model, _parent in list(self._models.values()):
             model.data.update(**values)
+
+    def remember(self, **values) -> None:
+        """Set values the page already has (a follower's page gets them with the feed's
+        patches) on the component only."""
+        with param.parameterized.discard_events(self):
+            self.param.update(**values)
 
     def _process_bokeh_event(self, doc, event) -> None:
         # Panel marks the whole server busy around every event from a page (for loading

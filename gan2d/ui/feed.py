@@ -30,6 +30,8 @@ from bokeh.layouts import column
 from bokeh.protocol import Protocol
 from panel.io.document import dispatch_tornado
 
+from gan2d.ui.clock import FrameClock
+
 log = logging.getLogger(__name__)
 
 PROTOCOL = Protocol()
@@ -38,10 +40,16 @@ ID_PREFIX = "gan2d-feed-"
 KEPT = 8
 
 
-def share_ids(plots) -> None:
-    """Give the fed models of ``plots`` (not yet in any document) the feed's ids."""
+CLOCK_ID = ID_PREFIX + "clock"
+
+
+def share_ids(plots, clock=None) -> None:
+    """Give the fed models of ``plots`` (not yet in any document) the feed's ids, and
+    ``clock``'s page model (a ``FrameClock``'s, made later) its own."""
     for key, (model, _attrs) in plots.fed_models().items():
         model._id = ID_PREFIX + key
+    if clock is not None:
+        clock.shared_id = CLOCK_ID
 
 
 class Feed:
@@ -58,8 +66,13 @@ class Feed:
         self.plots = plots
         self.doc = Document()
         self.doc.add_root(column(*plots.figures().values()))
+        # the frame's step, settings version, readout and number, as a page's clock has them
+        self.clock = FrameClock._data_model()
+        self.clock._id = CLOCK_ID
+        self.doc.add_root(self.clock)
         self.doc.models.flush_synced()  # a patch refers to these models, never defines them
         self._fed = {model.id for model, _attrs in plots.fed_models().values()}
+        self._fed.add(CLOCK_ID)
         self.number = 0  # the share's number of the frame the plots show
         self.frame = None
         # (number before, number after, the patch or None when nothing changed)
@@ -67,13 +80,16 @@ class Feed:
         self._events: list = []
         self.doc.on_change(self._events.append)
 
-    def advance(self, number: int, frame, visible: dict[str, bool]) -> None:
-        """Take the share's frame ``number`` into the plots (once: an older or the same
-        number does nothing) and keep the patch it made."""
+    def advance(self, number: int, frame, visible: dict[str, bool], readout) -> None:
+        """Take the share's frame ``number`` into the plots and the clock (once: an older
+        or the same number does nothing) and keep the patch it made. ``readout()``: the
+        frame's readout line (the same on every follower's page)."""
         if number <= self.number:
             return
         self._events.clear()
         self.plots.update(frame, visible)
+        # the number last: a page acknowledges it once it has painted the rest
+        self.clock.update(step=frame.step, version=frame.version, readout=readout(), frame=number)
         events = [e for e in self._events if getattr(e, "model", None) is not None]
         events = [e for e in events if e.model.id in self._fed]
         self._events.clear()

@@ -173,12 +173,12 @@ class Lab(pn.viewable.Viewer):
         except ValueError:  # a shared run's points this server no longer holds
             extent = 3.5
         self.plots = LabPlots(extent=extent)
-        if self.following is not None:  # the page takes the shared run's feed
-            share_ids(self.plots)
         self.history = FrameHistory()
         self.notice = Notice()
         self._build_widgets()
         self._build_layout()
+        if self.following is not None:  # the page takes the shared run's feed
+            share_ids(self.plots, self.clock)
         if parsed.warnings:
             self.url_alert.object = "**Some link settings were ignored:**\n\n" + "\n".join(
                 f"- {html.escape(w)}" for w in parsed.warnings
@@ -827,16 +827,15 @@ class Lab(pn.viewable.Viewer):
         with pn.io.hold():
             if self.timeline.replaying:
                 self.timeline.go_live()
-            if self.following is not None:
-                self._feed_plots(frame, visible)
-            else:
+            fed = self.following is not None and self._feed_plots(frame, visible)
+            if self.following is None:
                 self.plots.update(frame, visible)
-            self.clock.show(  # the frame's number last: the page acts on it
-                step=frame.step,
-                version=frame.version,
-                readout=self._readout_html(frame),
-                frame=self._frame_no,
-            )
+            values = {"step": frame.step, "version": frame.version}
+            if fed:  # the feed's patches carried the readout; the page acknowledges its number
+                self._frame_no = self.following.feed().number
+                self.clock.remember(**values, frame=self._frame_no)
+            else:  # the frame's number last: the page acts on it
+                self.clock.show(**values, readout=self._readout_html(frame), frame=self._frame_no)
             if self._paused():  # while playing, the timeline waits for a pause
                 self.timeline.sync(paused=True)
             self.guide.on_frame(frame)
@@ -848,24 +847,31 @@ class Lab(pn.viewable.Viewer):
         if self._frame_no == 1 and self.on_first_frame is not None:
             self.on_first_frame()
 
-    def _feed_plots(self, frame, visible) -> None:
+    def _feed_plots(self, frame, visible) -> bool:
         """A follower's plots: the shared run's feed makes the frame's patch once for
         every follower, and this page gets the ones it has not had yet, as they are
         (see ``gan2d.ui.feed``); or, when it has none yet or has fallen too far behind
-        (or outside a session's callback), the feed's plots through Bokeh as usual."""
+        (or outside a session's callback), the feed's plots through Bokeh as usual.
+        True when the feed's patches went (they set the page's clock too)."""
         feed = self.following.feed()
-        feed.advance(self._follow_number, frame, visible)
+        feed.advance(self._follow_number, frame, visible, lambda: self._readout_html(frame))
         patches = None if self._fed is None else feed.since(self._fed)
-        if patches is None or not send(self._doc, patches):
+        sent = bool(patches) and send(self._doc, patches)
+        if not sent and patches != []:  # (none: the page shows the feed's plots already)
             self.plots.copy_from(feed.plots)
         self._fed = feed.number
         self.plots.show_titles(frame, visible)
+        return sent
 
     def _leave_feed(self) -> None:
         """Stop taking the feed: the server's copy of the plots becomes what the page
         shows (the feed's plots), so that this page's own frames patch it as usual."""
         if self._fed is not None and self.following is not None:
-            self.plots.copy_from(self.following.feed().plots)
+            feed = self.following.feed()
+            self.plots.copy_from(feed.plots)
+            clock = feed.clock  # the page's clock shows the feed's: the server's copy too
+            self.clock.show(step=clock.step, version=clock.version, readout=clock.readout,
+                            frame=clock.frame)  # fmt: skip
         self._fed = None
 
     def curve_history(self) -> dict:
