@@ -52,15 +52,10 @@ class FrameClock(JSComponent):
         page's model: Panel's way from a parameter to the page (watchers, its batching,
         checks for each value) was a third of the server's work for a follower's frame.
         The component's parameters keep the same values."""
-        self.remember(**values)
-        for model, _parent in list(self._models.values()):
-            model.data.update(**values)
-
-    def remember(self, **values) -> None:
-        """Set values the page already has (a follower's page gets them with the feed's
-        patches) on the component only."""
         with param.parameterized.discard_events(self):
             self.param.update(**values)
+        for model, _parent in list(self._models.values()):
+            model.data.update(**values)
 
     def _process_bokeh_event(self, doc, event) -> None:
         # Panel marks the whole server busy around every event from a page (for loading

@@ -830,12 +830,15 @@ class Lab(pn.viewable.Viewer):
             fed = self.following is not None and self._feed_plots(frame, visible)
             if self.following is None:
                 self.plots.update(frame, visible)
-            values = {"step": frame.step, "version": frame.version}
-            if fed:  # the feed's patches carried the readout; the page acknowledges its number
-                self._frame_no = self.following.feed().number
-                self.clock.remember(**values, frame=self._frame_no)
+            if fed:  # the feed's patches carried the clock: the page acknowledges its number
+                self._frame_no = self.following.feed().number  # (``_leave_feed`` syncs the rest)
             else:  # the frame's number last: the page acts on it
-                self.clock.show(**values, readout=self._readout_html(frame), frame=self._frame_no)
+                self.clock.show(
+                    step=frame.step,
+                    version=frame.version,
+                    readout=self._readout_html(frame),
+                    frame=self._frame_no,
+                )
             if self._paused():  # while playing, the timeline waits for a pause
                 self.timeline.sync(paused=True)
             self.guide.on_frame(frame)
