@@ -61,3 +61,22 @@ def test_radius_change_moves_the_live_modes_without_recompiling():
     assert wide.static == runs.static and snapshot.is_compiled(wide, RES)
     (snap,) = snapshot.take(wide, wide.with_hparams(state), jax.random.PRNGKey(0), 5.0, RES)
     np.testing.assert_allclose(np.linalg.norm(snap["real"], axis=1).mean(), 3.0, atol=0.02)
+
+
+def test_a_frame_with_a_compiled_program_builds_no_networks(monkeypatch):
+    # each frame looks its program up; building the game (optimisers, networks) for
+    # that was a fifth of a millisecond of Python per frame, for every student
+    config = Config(width=16, depth=1, batch_size=32)
+    runs = Runs([config])
+    state = runs.init()
+    state, _ = runs.chunk(state, 2)
+    snapshot.take(runs, state, jax.random.PRNGKey(0), 3.0, RES)
+    built = []
+    real_make_train = snapshot.make_train
+    monkeypatch.setattr(snapshot, "make_train", lambda c: built.append(c) or real_make_train(c))
+    state, _ = runs.chunk(state, 2)
+    (snap,) = snapshot.take(runs, state, jax.random.PRNGKey(0), 3.0, RES)
+    assert int(snap["step"]) == 4 and built == []
+    fresh = Runs([config.with_changes(width=8)])  # a new program is still built
+    snapshot.take(fresh, fresh.init(), jax.random.PRNGKey(0), 3.0, RES)
+    assert len(built) == 1

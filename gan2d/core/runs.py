@@ -110,14 +110,15 @@ class Runs:
 
         return one
 
-    def _compiled(self, name: str, fn, example, extra=(), donate=False):
-        """``jit(fn)`` over sharded run-axis arguments, compiled once per process;
-        ``example()`` gives the arguments' shapes (called only to compile)."""
+    def _compiled(self, name: str, make_fn, example, extra=(), donate=False):
+        """``jit(make_fn())`` over sharded run-axis arguments, compiled once per
+        process; ``make_fn()`` and ``example()`` (the arguments' shapes) are called only
+        to compile: a frame that finds its program pays for no tracing set-up."""
 
         def build():
             donated = (0,) if donate and jax.default_backend() != "cpu" else ()
             jitted = jax.jit(
-                fn,
+                make_fn(),
                 in_shardings=self.sharding,
                 out_shardings=self.sharding,
                 donate_argnums=donated,
@@ -154,14 +155,15 @@ class Runs:
 
     # ------------------------------------------------------------------ training
     def _init_program(self):
-        init = self.batched(self.train.init)
-        return self._compiled("init", init, lambda: _shapes(self._init_args()))
+        return self._compiled(
+            "init", lambda: self.batched(self.train.init), lambda: _shapes(self._init_args())
+        )
 
     def _chunk_program(self, n: int, mode: str):
         if mode not in MODES:
             raise ValueError(f"mode={mode!r}; choose one of {', '.join(MODES)}")
         train = self.train
-        chunk = self.batched(lambda one: train.chunk(one, n, mode))
+        chunk = lambda: self.batched(lambda one: train.chunk(one, n, mode))  # noqa: E731
         example = lambda: (self.state_shapes(),)  # noqa: E731
         return self._compiled("chunk", chunk, example, extra=(n, mode), donate=True)
 
@@ -211,10 +213,11 @@ class Runs:
             raise ValueError("this is not the state of one run of this config")
         return self.with_hparams(self._put(stacked))
 
-    def compiled(self, name: str, fn, example, extra=()):
+    def compiled(self, name: str, make_fn, example, extra=()):
         """Another program of one run (a snapshot, say), batched over these runs and
-        compiled once, from the cache; ``example()``: its arguments' shapes, batched."""
-        return self._compiled(name, self.batched(fn), example, extra=extra)
+        compiled once, from the cache; ``make_fn()`` gives the function of one run and
+        ``example()`` its arguments' shapes, batched (both called only to compile)."""
+        return self._compiled(name, lambda: self.batched(make_fn()), example, extra=extra)
 
     def adopt(self, old_state):
         """Carry networks from a state of another static config when their shapes fit.

@@ -101,7 +101,8 @@ def _program(runs: Runs, res: Resolution):
         extents = jax.ShapeDtypeStruct((runs.padded,), jnp.float32)
         return runs.state_shapes(), keys, extents
 
-    return runs.compiled("snapshot", snapshot_fn(runs.static, res), example, extra=(res,))
+    make = lambda: snapshot_fn(runs.static, res)  # noqa: E731
+    return runs.compiled("snapshot", make, example, extra=(res,))
 
 
 def prepare(runs: Runs, res: Resolution = Resolution()) -> None:
