@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import os
 import platform
 import statistics
@@ -70,6 +71,10 @@ SESSION_GONE_S = 40
 CHANGE_EVERY_S = 2.0
 CLASS_CHANGES_PER_S = 4.0
 TIMELINE_S = 60.0  # with protocol clients, the frame rate and memory once a minute
+
+
+def _mb(value: float) -> int | None:
+    return None if math.isnan(value) else round(value)
 
 
 def change_every_s(trainers: int) -> float:
@@ -323,9 +328,9 @@ def run(sessions: int, followers: int, seconds: float, clients: str) -> dict:
         "control_changes": len(latencies),
         "changes_without_frame": len(latencies) - len(finite),
         "offsite_requests": offsite,
-        "rss_idle_mb": round(rss_idle),
-        "rss_peak_mb": round(memory.peak),
-        "rss_after_close_mb": round(rss_after),
+        "rss_idle_mb": _mb(rss_idle),
+        "rss_peak_mb": _mb(memory.peak),
+        "rss_after_close_mb": _mb(rss_after),  # None: the server had exited
         "server_errors": errors,
         "server_cores": round(measured["server_cores"], 2),
         "machine_cores": round(measured["machine_cores"], 2),
