@@ -286,6 +286,29 @@ def test_a_hidden_tab_costs_nothing_and_resumes_when_shown(run):
     assert next_frame(run).step > 0 and not idle(run)
 
 
+def test_a_hidden_teachers_run_goes_on_while_its_followers_watch(run):
+    """A teacher who switches to the slides hides the lab's tab; the class following
+    its shared run still sees it train: each follower asks for the next frame once it
+    has painted the last (``want_frame``), and with nobody asking the run rests."""
+    shown = []
+    run.listen(shown.append)
+    next_frame(run)
+    run.play()
+    next_frame(run)
+    run.set_visible(False)
+    wait_until(lambda: idle(run))
+    run.take_frame()
+    assert idle(run)
+    steps = []
+    for _ in range(3):
+        count = len(shown)
+        run.want_frame()  # a follower has painted the last frame
+        wait_until(lambda: len(shown) > count)  # noqa: B023 (checked before the next turn)
+        steps.append(shown[-1].step)
+    assert steps[0] < steps[1] < steps[2]
+    wait_until(lambda: idle(run))
+
+
 def test_a_steps_per_second_ceiling_holds(pool, monkeypatch):
     monkeypatch.setenv("GAN2D_MAX_STEPS_PER_S", "100")
     r = LabRun(TINY, speed=10, pool=pool)

@@ -362,8 +362,10 @@ class LabRun(PageJob):
                 return False
             if self._state_requests and self._state is not None:
                 return True  # a follower is waiting for a copy, even if this tab is hidden
-            if not self._visible:
-                return False  # a hidden tab: nothing to show, nothing to train
+            if not self._visible and not self._wanted:
+                # a hidden tab: nothing to show, nothing to train; unless followers of
+                # its shared run ask for frames (a teacher who switched to the slides)
+                return False
             if self._pending is not None:
                 return True
             if self.error:
