@@ -195,6 +195,14 @@ def test_no_tab_asks_another_host_for_anything_and_the_console_stays_quiet(lab_p
     assert_clean(page, app_server)
 
 
+# hides (True) or shows the page's tab as a browser does when the user switches tabs
+HIDE_TAB = """(hidden) => {
+  Object.defineProperty(document, 'visibilityState',
+    {value: hidden ? 'hidden' : 'visible', configurable: true});
+  document.dispatchEvent(new Event('visibilitychange'));
+}"""
+
+
 def test_follow_the_teacher_then_make_it_mine(chromium, app_server):
     teacher_ctx = chromium.new_context(viewport={"width": 1600, "height": 1000})
     student_ctx = chromium.new_context(viewport={"width": 1600, "height": 1000})
@@ -216,6 +224,14 @@ def test_follow_the_teacher_then_make_it_mine(chromium, app_server):
         # the teacher's change shows on the student's page
         teacher.get_by_label("loss", exact=True).select_option("ns")
         student.wait_for_function("gan2dTest.select('loss').value === 'ns'", timeout=FRAME_MS)
+        # the teacher switches to the slides: the class still watches the run train
+        teacher.evaluate(HIDE_TAB, True)
+        teacher.get_by_text("tab hidden: training goes on for your followers").wait_for(
+            timeout=FRAME_MS
+        )
+        step = student.evaluate("window.gan2d.step")
+        student.wait_for_function(f"window.gan2d.step > {step + 20}", timeout=FRAME_MS)
+        teacher.evaluate(HIDE_TAB, False)
         teacher.get_by_role("button", name="Pause").click()
         # the follower's map shows the teacher's points (sent once for all followers)
         fakes = (
@@ -249,14 +265,9 @@ def test_a_hidden_tab_stops_training_and_resumes_when_shown(lab_page, app_server
     open_lab(page, app_server.url)
     page.get_by_role("button", name="Play").click()
     page.wait_for_function("window.gan2d.step >= 10", timeout=FRAME_MS)
-    hide = """(hidden) => {
-      Object.defineProperty(document, 'visibilityState',
-        {value: hidden ? 'hidden' : 'visible', configurable: true});
-      document.dispatchEvent(new Event('visibilitychange'));
-    }"""
-    page.evaluate(hide, True)
+    page.evaluate(HIDE_TAB, True)
     page.get_by_text("tab hidden: training paused").wait_for(timeout=FRAME_MS)
-    page.evaluate(hide, False)
+    page.evaluate(HIDE_TAB, False)
     step = page.evaluate("window.gan2d.step")
     page.wait_for_function(f"window.gan2d.step > {step}", timeout=FRAME_MS)
     page.get_by_role("button", name="Pause").click()

@@ -1026,7 +1026,9 @@ class Lab(pn.viewable.Viewer):
             )
         if self._hidden:
             step = 0 if frame is None else frame.step
-            return f'step <b class="gan2d-step">{step:,}</b>{sep}tab hidden: training paused'
+            watched = self.share is not None and self.share.followers > 0
+            note = "training goes on for your followers" if watched else "training paused"
+            return f'step <b class="gan2d-step">{step:,}</b>{sep}tab hidden: {note}'
         if frame is None:
             return f'step <b class="gan2d-step">0</b>{sep}press Play'
         parts = [f'step <b class="gan2d-step">{frame.step:,}</b>']
