@@ -274,7 +274,8 @@ def test_a_failure_in_the_run_reaches_the_page_and_reset_recovers(run):
     assert frame.step == 0 and run.messages()["error"] is None
 
 
-def test_a_hidden_tab_costs_nothing_and_resumes_when_shown(run):
+def hide_while_playing(run: LabRun) -> None:
+    """Play ``run`` past its first frames, then hide its tab and wait until it rests."""
     next_frame(run)
     run.play()
     next_frame(run)
@@ -282,6 +283,10 @@ def test_a_hidden_tab_costs_nothing_and_resumes_when_shown(run):
     wait_until(lambda: idle(run))  # after the piece of work under way, nothing is due
     run.take_frame()  # even with its slot emptied, a hidden run stays idle
     assert idle(run) and run.playing
+
+
+def test_a_hidden_tab_costs_nothing_and_resumes_when_shown(run):
+    hide_while_playing(run)
     run.set_visible(True)
     assert next_frame(run).step > 0 and not idle(run)
 
@@ -292,13 +297,7 @@ def test_a_hidden_teachers_run_goes_on_while_its_followers_watch(run):
     has painted the last (``want_frame``), and with nobody asking the run rests."""
     shown = []
     run.listen(shown.append)
-    next_frame(run)
-    run.play()
-    next_frame(run)
-    run.set_visible(False)
-    wait_until(lambda: idle(run))
-    run.take_frame()
-    assert idle(run)
+    hide_while_playing(run)
     steps = []
     for _ in range(3):
         count = len(shown)
