@@ -827,8 +827,10 @@ class Lab(pn.viewable.Viewer):
         with pn.io.hold():
             if self.timeline.replaying:
                 self.timeline.go_live()
-            fed = self.following is not None and self._feed_plots(frame, visible)
-            if self.following is None:
+            if self.following is not None:
+                fed = self._feed_plots(frame, visible)
+            else:
+                fed = False
                 self.plots.update(frame, visible)
             if fed:  # the feed's patches carried the clock: the page acknowledges its number
                 self._frame_no = self.following.feed().number  # (``_leave_feed`` syncs the rest)
