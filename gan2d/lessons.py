@@ -42,6 +42,10 @@ class Lesson:
 
 
 _ROTATE = {  # a fast generator and a slow critic: the fakes move from mode to mode
+    "data_std": "0.02",
+    "d_steps": "1",
+    "z_dim": "2",
+    "prior": "gaussian",
     "loss": "minimax",
     "optimizer": "adam",
     "lr_g": "1e-3",
@@ -60,19 +64,20 @@ LESSONS: dict[str, Lesson] = {
             (
                 Step(
                     "The collapse",
-                    "This is the GAN of the original paper: the minimax loss and plain SGD "
-                    "with a large step. On the map, the orange fakes start as a blob in the "
-                    "middle. Watch where they go as the critic's colours sharpen.",
-                    "After 3,000 steps, how many of the eight black modes have fakes on "
-                    "them (the readout counts them)?",
+                    "The GAN of the original paper, with its non-saturating loss and plain "
+                    "SGD. The orange fakes shrink into one clump that sits on a single "
+                    "mode. Watch the critic's colours under it: once the critic has learnt "
+                    "that spot is fake, the clump jumps to another mode.",
+                    "How many different modes has the clump sat on by step 10,000?",
                     preset="vanilla-collapse",
                 ),
                 Step(
                     "The chase",
-                    "Now a generator that learns ten times faster than its critic. The "
-                    "fakes crowd into a clump where the critic likes them; the critic learns "
-                    "that spot is fake, and the clump moves on. The modes curve stays near "
-                    "zero: a clump between the modes covers none of them.",
+                    "Now the minimax loss with Adam, and a generator that learns ten times "
+                    "faster than its critic. The fakes crowd into a clump where the critic "
+                    "likes them; the critic learns that spot is fake, and the clump moves "
+                    "on, but it never settles: the modes curve stays near zero, since a "
+                    "clump between the modes covers none of them.",
                     "Does the clump stay in one place for the whole run?",
                     preset="vanilla-collapse",
                     settings=_ROTATE,

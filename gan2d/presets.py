@@ -37,20 +37,23 @@ PRESETS: dict[str, Preset] = {
     for p in [
         _preset(
             "vanilla-collapse",
-            3000,
-            "The original minimax GAN with plain SGD: it collapses onto one mode.",
-            "Watch the fakes give up the ring and crowd together: by the end most of them "
-            "sit on one to three spots, on a mode or just beside one (modes covered 0 to "
-            "3). Try unrolled_steps=5.",
-            speed=20,
-            loss="minimax",
+            10000,
+            "The original GAN (non-saturating loss, plain SGD): it collapses onto one mode.",
+            "Watch the fakes shrink into one clump that sits on a mode (HQ near 100%, "
+            "modes covered 1) until the critic's colours turn against that spot, then "
+            "jumps to another mode: over the run it visits several.",
+            speed=50,
+            loss="ns",
             optimizer="sgd",
             beta1=0.0,
-            lr_g=0.05,
+            lr_g=0.2,
             lr_d=0.05,
+            d_steps=3,
+            data_std=0.05,
             width=128,
             depth=2,
-            z_dim=2,
+            z_dim=1,
+            prior="uniform",
             activation="relu",
         ),
         _preset(

@@ -33,7 +33,7 @@ def test_lab_page_warns_about_a_bad_link_and_keeps_defaults():
     lab.widgets["lr_d"].options = {"0.001": 1e-3, "0.002": 2e-3}
     assert "value" in lab.widgets["lr_d"]._slider._priority_changes
     lab.settings.preset = "vanilla-collapse"
-    assert lab.config.loss == "minimax" and lab.widgets["loss"].value == "minimax"
+    assert lab.config.optimizer == "sgd" and lab.widgets["optimizer"].value == "sgd"
     assert "vanilla-collapse" in lab.explain.object
 
 
