@@ -58,9 +58,9 @@ def verdict(series: list[dict]) -> dict:
     }
 
 
-def check(
-    config: Config, seeds: list[int], steps: int, every: int, series_out: bool = False
-) -> list[dict]:
+def checks(config: Config, seeds: list[int], steps: int, every: int) -> list[list[dict]]:
+    """Each seed's checks, every ``every`` steps: dicts with step, modes, hq and top (the
+    mode holding most HQ samples, None when none is HQ)."""
     configs = [config.with_changes(seed=s) for s in seeds]
     runs = Runs(configs)
     state = runs.init()
@@ -79,10 +79,18 @@ def check(
             top = int(counts.argmax()) if counts.sum() > 0 else None
             series[i].append({"step": done, "modes": m["modes"], "hq": m["hq"], "top": top})
     jax.block_until_ready(state)
+    return series
+
+
+def check(
+    config: Config, seeds: list[int], steps: int, every: int, series_out: bool = False
+) -> list[dict]:
+    """One row per seed: its ``verdict`` (and its checks, with ``series_out``)."""
+    series = checks(config, seeds, steps, every)
     rows = [{"seed": s, **verdict(series[i])} for i, s in enumerate(seeds)]
     if series_out:
-        for row, checks in zip(rows, series, strict=True):
-            row["series"] = " ".join(f"{c['modes']}/{c['hq']:.0f}/{c['top']}" for c in checks)
+        for row, one in zip(rows, series, strict=True):
+            row["series"] = " ".join(f"{c['modes']}/{c['hq']:.0f}/{c['top']}" for c in one)
     return rows
 
 
