@@ -1,10 +1,11 @@
 """A class on one server: N students training at once, or M students following one run.
 
-    python benchmarks/classroom.py --sessions 8 [--seconds 60] [--json]
+    python benchmarks/classroom.py --sessions 8 [--seconds 60] [--preset wgan-gp] [--json]
     python benchmarks/classroom.py --sessions 1 --followers 30 [--json]
 
 Starts `panel serve app`, opens the sessions in one headless Chromium (a context each,
-so each is its own browser session), presses Play in each (with ``--followers``, only
+so each is its own browser session) on ``--preset`` (default: the app's default) at 5
+steps a frame, presses Play in each (with ``--followers``, only
 in the teacher's page, which shares its run live; the followers open its link) and for
 ``--seconds`` measures, per page, the frames it painted per second and, about every
 2 s in every page that trains (less often in a class of more than 8: four changes a
@@ -27,7 +28,7 @@ memory: idle, at its peak, and after every page has closed.
 The server's work per frame is the same in every case (the same data is sent, the same
 pacing holds); ``server_ms_per_frame`` shows how close.
 
-One JSON line: sessions, followers, refused, min_fps, median_fps, follower_min_fps,
+One JSON line: sessions, followers, preset, refused, min_fps, median_fps, follower_min_fps,
 follower_median_fps, p90_control_ms, offsite_requests (pages in a browser only),
 rss_idle_mb, rss_peak_mb, rss_after_close_mb, server_errors, server_cores (how much of
 one core the server used while measuring), machine_cores (all processes, pages
@@ -51,6 +52,7 @@ import time
 from framerate import NUDGE_LR_D  # benchmarks/ is on the path when run as a script
 from wire_client import WireClient
 
+from gan2d.presets import PRESETS
 from gan2d.ui.browser import (
     AppServer,
     chromium_missing,
@@ -60,6 +62,7 @@ from gan2d.ui.browser import (
     record_offsite,
     rss_mb,
 )
+from gan2d.ui.settings import DEFAULT_PRESET
 
 LOAD_MS = 600_000
 # a closed tab's run stops within seconds; Bokeh drops its session (and its document)
@@ -188,7 +191,9 @@ def _measure(pages, trainers, seconds: float, pid: int) -> dict:
     return {"fps": fps, "latencies": latencies, **cpu.result(frames)}
 
 
-def _browser_sessions(server, sessions: int, followers: int, seconds: float, light: bool):
+def _browser_sessions(
+    server, sessions: int, followers: int, seconds: float, light: bool, query: str
+):
     """Measure with pages in one headless Chromium; returns (refused, measured, offsite)."""
     from playwright.sync_api import sync_playwright
 
@@ -196,7 +201,7 @@ def _browser_sessions(server, sessions: int, followers: int, seconds: float, lig
     here = server.url.rsplit("/", 1)[0] + "/"
     with sync_playwright() as pw:
         browser = launch_chromium(pw)
-        url = server.url + SPEED_QUERY
+        url = server.url + query
         opened = [_open(browser, url, light, offsite, here) for _ in range(sessions)]
         refused = sum(not _ready(page) for _, page in opened)
         pages = [page for _, page in opened]
@@ -220,13 +225,15 @@ def _browser_sessions(server, sessions: int, followers: int, seconds: float, lig
     return refused, measured, len(offsite)
 
 
-#: the speed the README's classroom table was measured at (5 steps per frame)
-SPEED_QUERY = "?speed=5"
+def lab_query(preset: str) -> str:
+    """The query of a training page: ``preset`` at 5 steps a frame (the speed the
+    README's classroom tables were measured at)."""
+    return f"?preset={preset}&speed=5"
 
 
-async def _wire_sessions(server, sessions: int, followers: int, seconds: float):
+async def _wire_sessions(server, sessions: int, followers: int, seconds: float, query: str):
     """Measure with protocol clients (no browser); returns (refused, measured, None)."""
-    clients = [WireClient(server.url + SPEED_QUERY) for _ in range(sessions)]
+    clients = [WireClient(server.url + query) for _ in range(sessions)]
     for client in clients:
         await client.open()
     await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in clients))
@@ -273,12 +280,12 @@ async def _wire_sessions(server, sessions: int, followers: int, seconds: float):
     return refused, measured, None
 
 
-def _warm_visit(server) -> None:
+def _warm_visit(server, query: str) -> None:
     """A first visit that plays, then leaves: the programs are compiled (they stay, for
     everyone) and its session is gone, so the server is idle as a class would find it."""
 
     async def visit():
-        client = WireClient(server.url)
+        client = WireClient(server.url + query)
         await client.open()
         await asyncio.wait_for(client.ready.wait(), LOAD_MS / 1000)
         await client.press_play()
@@ -290,20 +297,23 @@ def _warm_visit(server) -> None:
     time.sleep(SESSION_GONE_S)
 
 
-def run(sessions: int, followers: int, seconds: float, clients: str) -> dict:
+def run(
+    sessions: int, followers: int, seconds: float, clients: str, preset: str = DEFAULT_PRESET
+) -> dict:
+    query = lab_query(preset)
     server = AppServer()
     try:
         server.wait_ready()
-        _warm_visit(server)
+        _warm_visit(server, query)
         rss_idle = rss_mb(server.pid)
         memory = Memory(server.pid)
         if clients == "wire":
             refused, measured, offsite = asyncio.run(
-                _wire_sessions(server, sessions, followers, seconds)
+                _wire_sessions(server, sessions, followers, seconds, query)
             )
         else:
             refused, measured, offsite = _browser_sessions(
-                server, sessions, followers, seconds, light=clients == "light"
+                server, sessions, followers, seconds, light=clients == "light", query=query
             )
         time.sleep(SESSION_GONE_S)
         rss_after = rss_mb(server.pid)
@@ -318,6 +328,7 @@ def run(sessions: int, followers: int, seconds: float, clients: str) -> dict:
         "sessions": sessions,
         "followers": followers,
         "clients": clients,
+        "preset": preset,
         "seconds": seconds,
         "refused": refused,
         "min_fps": round(min(own), 2),
@@ -351,6 +362,9 @@ def main() -> None:
         help="pages that draw, that do not draw, or protocol clients (default: drawn up to "
         "8 pages, else light)",
     )
+    parser.add_argument(
+        "--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="what the pages train"
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
     if args.sessions < 1 or args.followers < 0 or args.seconds <= 0:
@@ -359,7 +373,7 @@ def main() -> None:
     missing = chromium_missing()
     if missing and clients != "wire":
         raise SystemExit(missing)
-    result = run(args.sessions, args.followers, args.seconds, clients)
+    result = run(args.sessions, args.followers, args.seconds, clients, args.preset)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

@@ -1,15 +1,16 @@
 """How many frames a second this machine's trainers can make, with pages that cost nothing.
 
-    python benchmarks/frame_ceiling.py [--sessions 30] [--speed 5] [--workers N] [--seconds 30]
+    python benchmarks/frame_ceiling.py [--sessions 30] [--speed 5] [--preset wgan-gp]
+                                       [--workers N] [--seconds 30]
 
-Runs ``--sessions`` labs of the app's default preset at ``--speed`` steps a frame (5, as
-``classroom.py`` does) in one scheduler of
+Runs ``--sessions`` labs of ``--preset`` (default: the app's default preset) at
+``--speed`` steps a frame (5, as ``classroom.py`` does) in one scheduler of
 ``--workers`` threads (default: the server's, the number of cores), exactly as
 ``panel serve app`` trains them (``LabRun``: the training chunk, the snapshot, the
 frame), and takes each frame the moment it is ready, as a page that painted in no time
 would. No Bokeh, no websocket, no event loop: what it prints is a ceiling on what a
 class of that size can get from this machine, whatever the pages cost. One JSON line:
-sessions, workers, frames_per_s (all sessions), min_fps and median_fps (per session),
+sessions, workers, preset, frames_per_s (all sessions), min_fps and median_fps (per session),
 steps_per_s (all sessions), and the machine.
 """
 
@@ -22,13 +23,16 @@ import threading
 import time
 
 from gan2d.bench.speed import machine
+from gan2d.presets import PRESETS
 from gan2d.ui.scheduler import Scheduler, default_workers
 from gan2d.ui.session import LabRun
 from gan2d.ui.settings import DEFAULT_PRESET, preset_base
 
 
-def measure(sessions: int, speed: int, workers: int, seconds: float) -> dict:
-    base = preset_base(DEFAULT_PRESET)
+def measure(
+    sessions: int, speed: int, workers: int, seconds: float, preset: str = DEFAULT_PRESET
+) -> dict:
+    base = preset_base(preset)
     pool = Scheduler(workers)
     ready = threading.Event()
     runs = [
@@ -69,7 +73,7 @@ def measure(sessions: int, speed: int, workers: int, seconds: float) -> dict:
     return {
         "sessions": sessions,
         "workers": pool.workers,
-        "preset": DEFAULT_PRESET,
+        "preset": preset,
         "steps_per_frame": speed,
         "frames_per_s": round(sum(counts) / elapsed, 1),
         "min_fps": round(min(fps), 2),
@@ -85,8 +89,10 @@ def main() -> None:
     parser.add_argument("--speed", type=int, default=5, help="steps per frame")
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
     args = parser.parse_args()
-    print(json.dumps(measure(args.sessions, args.speed, args.workers, args.seconds)))
+    result = measure(args.sessions, args.speed, args.workers, args.seconds, args.preset)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

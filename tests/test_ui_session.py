@@ -352,3 +352,56 @@ def test_play_stops_exactly_at_a_challenges_budget(run):
     run.set_stop_at(None)
     run.play()
     wait_until(lambda: next_frame(run).step > 47)
+
+
+class ByHand:
+    """A pool whose only worker is the test: it calls ``work()`` itself, so the order
+    of a run's pieces of work and a page's actions is exactly the test's."""
+
+    def add(self, job) -> None:
+        pass
+
+    def remove(self, job) -> None:
+        pass
+
+    def wake(self) -> None:
+        pass
+
+
+def frames_while_a_slider_moves(keep_s: float, monkeypatch, turns: int) -> list:
+    """A busy server: the run gets ``turns`` turns of the pool between two changes of
+    a slider (every run waits for the others' turns), and its page takes each frame at
+    once. Returns (frame, the settings' latest version) for each frame the page got."""
+    monkeypatch.setattr(session, "KEEP_FRAMES_FLOWING_S", keep_s)
+    run = LabRun(TINY, speed=5, pool=ByHand())
+    try:
+        while run.take_frame() is None:  # the config, then the first frame
+            run.work()
+        run.play()
+        shown = []
+        for i in range(12):
+            latest = run.set_config(dataclasses.replace(TINY, lr_d=2e-4 if i % 2 else 3e-4))
+            for _ in range(turns):
+                if run.due():
+                    run.work()
+            frame = run.take_frame()
+            if frame is not None:
+                shown.append((frame, latest))
+        return shown
+    finally:
+        run.close()
+
+
+def test_a_slider_moved_on_a_busy_server_does_not_starve_the_page(monkeypatch):
+    """A change drops the steps trained since the last frame, so that the next frame
+    shows the new setting. When the page has waited a while for a frame, those steps
+    are shown first instead: a student who keeps moving a slider on a server shared
+    with a class still sees the run train."""
+    shown = frames_while_a_slider_moves(keep_s=0.0, monkeypatch=monkeypatch, turns=1)
+    steps = [frame.step for frame, _ in shown]
+    assert len(shown) >= 5 and steps == sorted(steps) and steps[-1] >= 25, steps
+    versions = [frame.version for frame, _ in shown]  # the settings of each frame's steps
+    assert versions == sorted(versions) and versions[-1] > versions[0]
+    # a page that has just had a frame gets the new setting in its next one
+    quick = frames_while_a_slider_moves(keep_s=60.0, monkeypatch=monkeypatch, turns=2)
+    assert len(quick) == 12 and all(frame.version == latest for frame, latest in quick)

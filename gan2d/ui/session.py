@@ -42,7 +42,7 @@ W1_EVERY_S = 1.0
 # ...and at most once in this many frames: its optimal assignment costs about as much
 # as a frame's training, and on a busy server (a class) frames are far apart
 W1_EVERY_FRAMES = 10
-KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config
+KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config and LabRun._apply
 LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
 GRAD_LIMIT = 1e7
 SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
@@ -377,13 +377,21 @@ class LabRun(PageJob):
             return self._playing and time.monotonic() >= self._not_before
 
     def work(self) -> None:
+        """One piece of work. A new config is applied and the piece it leads to (the
+        frame, or a chunk with the new settings) is done in the same turn: applying is
+        quick, and on a busy server each turn comes after every other run's."""
+        if self._piece() and self.due():
+            self._piece()
+
+    def _piece(self) -> bool:
+        """One piece of work; True when it applied a new config."""
         with self._lock:
             requests, self._state_requests = self._state_requests, []
         if requests and self._state is not None:
             copy = jax.tree_util.tree_map(jnp.copy, self._state)
             for receive in requests:
                 receive(self._config, self._runs, copy)
-            return
+            return False
         with self._lock:
             self._state_requests = requests + self._state_requests  # none served yet
             pending, restart = self._pending, self._restart
@@ -397,16 +405,18 @@ class LabRun(PageJob):
                 if playing and self._stop_at is not None and self._step >= self._stop_at:
                     self._playing = playing = False  # the budget is spent
                 if not (playing or self._queued):
-                    return
+                    return False
                 mode = "both" if playing else self._queued.pop(0)
                 if mode == "both" and self._stop_at is not None:
                     speed = min(speed, self._stop_at - self._step)
         if pending is not None:
             self._apply(pending, restart, version, playing)
-        elif self._dirty:
+            return True
+        if self._dirty:
             self._make_frame(playing)
         else:
             self._train(mode, speed if mode == "both" and playing else 1, version)
+        return False
 
     def failed(self, error: BaseException) -> None:
         with self._lock:
@@ -454,8 +464,13 @@ class LabRun(PageJob):
         if not playing or not kept:
             self._state_version = version
         # While playing, the next frame comes after a chunk with the new settings: a
-        # snapshot now would show steps made with the old ones.
-        self._dirty = not playing or not kept
+        # snapshot now would show steps made with the old ones. Unless the page has gone
+        # without a frame for a while: on a busy server a slider that moves again before
+        # each next frame is made would otherwise drop the steps trained for it, over
+        # and over, and its page would starve (the steps trained so far are shown first).
+        with self._lock:
+            waiting = time.perf_counter() - self._taken_at >= KEEP_FRAMES_FLOWING_S
+        self._dirty = not playing or not kept or (self._dirty and waiting)
 
     def _make_frame(self, playing: bool) -> None:
         """Snapshot the state into the one-frame slot and tell the page."""
