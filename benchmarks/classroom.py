@@ -1,6 +1,7 @@
 """A class on one server: N students training at once, or M students following one run.
 
     python benchmarks/classroom.py --sessions 8 [--seconds 60] [--preset wgan-gp] [--json]
+    python benchmarks/classroom.py --sessions 30 --dragging 2 --clients wire [--json]
     python benchmarks/classroom.py --sessions 1 --followers 30 [--json]
 
 Starts `panel serve app`, opens the sessions in one headless Chromium (a context each,
@@ -24,6 +25,10 @@ memory: idle, at its peak, and after every page has closed.
   pulls the document, presses Play, acknowledges each frame, moves the slider) and
   drops the frames' bytes. In a classroom each page runs on the student's machine; on
   the benchmark's machine 30 browsers would take most of the cores for themselves.
+
+With ``--dragging K`` (protocol clients only), K of the training pages move the slider
+twice a second instead, as a student dragging it back and forth would, and the JSON adds
+their own ``dragging_min_fps`` and ``dragging_median_fps`` (``min_fps`` counts them too).
 
 The server's work per frame is the same in every case (the same data is sent, the same
 pacing holds); ``server_ms_per_frame`` shows how close.
@@ -78,6 +83,9 @@ TIMELINE_S = 60.0  # with protocol clients, the frame rate and memory once a min
 
 def _mb(value: float) -> int | None:
     return None if math.isnan(value) else round(value)
+
+
+DRAG_EVERY_S = 0.5  # a dragging student's slider moves this often
 
 
 def change_every_s(trainers: int) -> float:
@@ -231,24 +239,42 @@ def lab_query(preset: str) -> str:
     return f"?preset={preset}&speed=5"
 
 
-async def _wire_sessions(server, sessions: int, followers: int, seconds: float, query: str):
-    """Measure with protocol clients (no browser); returns (refused, measured, None)."""
-    clients = [WireClient(server.url + query) for _ in range(sessions)]
-    for client in clients:
+async def _drag(client: WireClient, until: float) -> None:
+    """Move ``client``'s slider back and forth every ``DRAG_EVERY_S`` until ``until``."""
+    up = True
+    while time.perf_counter() < until:
+        await client.nudge_lr_d(up)
+        up = not up
+        await asyncio.sleep(DRAG_EVERY_S)
+
+
+async def _wire_sessions(
+    server, sessions: int, followers: int, seconds: float, query: str, dragging: int = 0
+):
+    """Measure with protocol clients (no browser); returns (refused, measured, None).
+    The last ``dragging`` training clients drag their slider instead of the class's
+    occasional change."""
+    everyone_training = [WireClient(server.url + query) for _ in range(sessions)]
+    clients = everyone_training[: sessions - dragging]
+    draggers = everyone_training[sessions - dragging :]
+    for client in everyone_training:
         await client.open()
-    await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in clients))
-    refused = sum(c.refused for c in clients)
-    for client in clients:
+    await asyncio.gather(
+        *(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in everyone_training)
+    )
+    refused = sum(c.refused for c in everyone_training)
+    for client in everyone_training:
         await client.press_play()
     watchers = []
     if followers:
-        code = await clients[0].share_live()
+        code = await everyone_training[0].share_live()
         watchers = [WireClient(server.url, follow=code) for _ in range(followers)]
         for client in watchers:
             await client.open()
         await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in watchers))
-    everyone = clients + watchers
+    everyone = everyone_training + watchers
     t0, start = time.perf_counter(), [c.frames for c in everyone]
+    drags = [asyncio.create_task(_drag(c, t0 + seconds)) for c in draggers]
     cpu = CpuWindow(server.pid)
     latencies, up = [], True
     timeline, mark_t, mark_frames = [], t0, list(start)
@@ -267,13 +293,16 @@ async def _wire_sessions(server, sessions: int, followers: int, seconds: float, 
             mark_t, mark_frames = now, frames
         marks = [await c.nudge_lr_d(up) for c in clients]
         up = not up
-        await asyncio.sleep(change_every_s(len(clients)))
+        await asyncio.sleep(change_every_s(max(1, len(clients))))
         for client, mark in zip(clients, marks, strict=True):
             latency = client.latency_ms(*mark)
             latencies.append(float("inf") if latency is None else latency)
+    await asyncio.gather(*drags)
     wall = time.perf_counter() - t0
     counts = [c.frames - f0 for c, f0 in zip(everyone, start, strict=True)]
-    measured = {"fps": [n / wall for n in counts], "latencies": latencies, "timeline": timeline}
+    fps = [n / wall for n in counts]
+    measured = {"fps": fps, "latencies": latencies, "timeline": timeline}
+    measured["dragging_fps"] = fps[sessions - dragging : sessions]
     measured.update(cpu.result(sum(counts)))
     for client in everyone:
         await client.close()
@@ -298,7 +327,12 @@ def _warm_visit(server, query: str) -> None:
 
 
 def run(
-    sessions: int, followers: int, seconds: float, clients: str, preset: str = DEFAULT_PRESET
+    sessions: int,
+    followers: int,
+    seconds: float,
+    clients: str,
+    preset: str = DEFAULT_PRESET,
+    dragging: int = 0,
 ) -> dict:
     query = lab_query(preset)
     server = AppServer()
@@ -309,7 +343,7 @@ def run(
         memory = Memory(server.pid)
         if clients == "wire":
             refused, measured, offsite = asyncio.run(
-                _wire_sessions(server, sessions, followers, seconds, query)
+                _wire_sessions(server, sessions, followers, seconds, query, dragging)
             )
         else:
             refused, measured, offsite = _browser_sessions(
@@ -323,6 +357,7 @@ def run(
         server.stop()
     fps, latencies = measured["fps"], measured["latencies"]
     own, follow = fps[:sessions], fps[sessions:]
+    drag = measured.get("dragging_fps") or []
     finite = sorted(x for x in latencies if x != float("inf"))
     return {
         "sessions": sessions,
@@ -333,6 +368,9 @@ def run(
         "refused": refused,
         "min_fps": round(min(own), 2),
         "median_fps": round(statistics.median(own), 2),
+        "dragging": dragging,
+        "dragging_min_fps": round(min(drag), 2) if drag else None,
+        "dragging_median_fps": round(statistics.median(drag), 2) if drag else None,
         "follower_min_fps": round(min(follow), 2) if follow else None,
         "follower_median_fps": round(statistics.median(follow), 2) if follow else None,
         "p90_control_ms": round(finite[int(0.9 * (len(finite) - 1))], 1) if finite else None,
@@ -365,15 +403,22 @@ def main() -> None:
     parser.add_argument(
         "--preset", choices=list(PRESETS), default=DEFAULT_PRESET, help="what the pages train"
     )
+    parser.add_argument(
+        "--dragging", type=int, default=0, help="training pages that drag a slider (wire only)"
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
     if args.sessions < 1 or args.followers < 0 or args.seconds <= 0:
         parser.error("--sessions >= 1, --followers >= 0, --seconds > 0")
     clients = args.clients or ("drawn" if args.sessions + args.followers <= 8 else "light")
+    if not 0 <= args.dragging <= args.sessions:
+        parser.error("--dragging is between 0 and --sessions")
+    if args.dragging and clients != "wire":
+        parser.error("--dragging needs --clients wire")
     missing = chromium_missing()
     if missing and clients != "wire":
         raise SystemExit(missing)
-    result = run(args.sessions, args.followers, args.seconds, clients, args.preset)
+    result = run(args.sessions, args.followers, args.seconds, clients, args.preset, args.dragging)
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 

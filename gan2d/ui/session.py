@@ -42,7 +42,7 @@ W1_EVERY_S = 1.0
 # ...and at most once in this many frames: its optimal assignment costs about as much
 # as a frame's training, and on a busy server (a class) frames are far apart
 W1_EVERY_FRAMES = 10
-KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config and LabRun._apply
+KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config
 LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
 GRAD_LIMIT = 1e7
 SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
@@ -205,6 +205,7 @@ class LabRun(PageJob):
         self._run_id = self._scale_id = 0
         self._state_version = 0
         self._dirty = False  # the state has steps no frame has shown yet
+        self._dropped = False  # a change has dropped such steps since the last frame
         self._curves = _Curves()
         self._last_w1_t = 0.0
         self._frames_since_w1 = W1_EVERY_FRAMES  # the first frame has one
@@ -464,13 +465,13 @@ class LabRun(PageJob):
         if not playing or not kept:
             self._state_version = version
         # While playing, the next frame comes after a chunk with the new settings: a
-        # snapshot now would show steps made with the old ones. Unless the page has gone
-        # without a frame for a while: on a busy server a slider that moves again before
-        # each next frame is made would otherwise drop the steps trained for it, over
-        # and over, and its page would starve (the steps trained so far are shown first).
-        with self._lock:
-            waiting = time.perf_counter() - self._taken_at >= KEEP_FRAMES_FLOWING_S
-        self._dirty = not playing or not kept or (self._dirty and waiting)
+        # snapshot now would show steps made with the old ones. But only once between
+        # two frames: on a busy server a slider dragged back and forth changes again
+        # before each next frame is made, and dropping the steps every time starved its
+        # page; the second change shows the steps trained since the first.
+        keep = self._dirty and self._dropped
+        self._dropped = self._dropped or (self._dirty and not keep)
+        self._dirty = not playing or not kept or keep
 
     def _make_frame(self, playing: bool) -> None:
         """Snapshot the state into the one-frame slot and tell the page."""
@@ -506,7 +507,7 @@ class LabRun(PageJob):
         with self._lock:
             self._frame, self._wanted = frame, False
             listeners = list(self._listeners)
-        self._dirty = False
+        self._dirty = self._dropped = False
         for listener in listeners:
             listener(frame)
         if self._on_frame is not None:
