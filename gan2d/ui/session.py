@@ -2,9 +2,9 @@
 
 ``LabRun`` is a scheduler ``Job``. The page's event loop asks for things (a new
 config, play, pause, a single step, a reset); a worker of the shared pool does them
-between chunks, one small piece per ``work()``: apply a new config (the core's
-``transition`` says what it means), take a snapshot into the one-frame slot, or train
-a frame's worth of steps.
+between chunks, one small piece per ``work()``: take a snapshot into the one-frame
+slot, or train a frame's worth of steps; a new config (the core's ``transition`` says
+what it means) is applied in the same turn as the piece it leads to.
 
 The run works one frame ahead: while the page paints frame N, frame N+1 waits in the
 slot and the steps of N+2 are trained; the snapshot of N+2 is taken as soon as the page
