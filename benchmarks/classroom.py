@@ -2,6 +2,7 @@
 
     python benchmarks/classroom.py --sessions 8 [--seconds 60] [--preset wgan-gp] [--json]
     python benchmarks/classroom.py --sessions 30 --dragging 2 --clients wire [--json]
+    python benchmarks/classroom.py --sessions 30 --processes 2 --clients wire [--json]
     python benchmarks/classroom.py --sessions 1 --followers 30 [--json]
 
 Starts `panel serve app`, opens the sessions in one headless Chromium (a context each,
@@ -29,6 +30,12 @@ memory: idle, at its peak, and after every page has closed.
 With ``--dragging K`` (protocol clients only), K of the training pages move the slider
 twice a second instead, as a student dragging it back and forth would, and the JSON adds
 their own ``dragging_min_fps`` and ``dragging_median_fps`` (``min_fps`` counts them too).
+
+With ``--processes K`` (protocol clients only), K ``panel serve`` processes share the
+machine's cores (``GAN2D_WORKERS`` = cores / K each) and the students are dealt to them in
+turn, as the sticky proxy of the README's recipe spreads browsers; a shared run's followers
+go to the teacher's process, as the proxy sends them. The server's figures (CPU, memory,
+tracebacks) are then those of all K processes together.
 
 The server's work per frame is the same in every case (the same data is sent, the same
 pacing holds); ``server_ms_per_frame`` shows how close.
@@ -123,17 +130,26 @@ LATENCY = """
 """
 
 
+def _rss(pids: list[int]) -> float:
+    """The server processes' resident memory, together (MB)."""
+    return sum(rss_mb(pid) for pid in pids)
+
+
+def _cpu(pids: list[int]) -> float:
+    return sum(cpu_seconds(pid) for pid in pids)
+
+
 class Memory:
     """Samples the server's resident memory twice a second, in a thread."""
 
-    def __init__(self, pid: int):
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+    def __init__(self, pids: list[int]):
+        self.pids, self.peak, self._stop = pids, 0.0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(0.5):
-            self.peak = max(self.peak, rss_mb(self.pid))
+            self.peak = max(self.peak, _rss(self.pids))
 
     def stop(self) -> None:
         self._stop.set()
@@ -158,13 +174,13 @@ def _ready(page) -> bool:
 class CpuWindow:
     """CPU time of the server and of the whole machine from now until ``result``."""
 
-    def __init__(self, pid: int):
-        self.pid, self.t0 = pid, time.perf_counter()
-        self.server0, self.busy0 = cpu_seconds(pid), machine_busy_seconds()
+    def __init__(self, pids: list[int]):
+        self.pids, self.t0 = pids, time.perf_counter()
+        self.server0, self.busy0 = _cpu(pids), machine_busy_seconds()
 
     def result(self, frames: float) -> dict:
         wall = time.perf_counter() - self.t0
-        server = cpu_seconds(self.pid) - self.server0
+        server = _cpu(self.pids) - self.server0
         return {
             # how much of one core the server used, and of all cores the machine (pages too)
             "server_cores": server / wall,
@@ -173,11 +189,11 @@ class CpuWindow:
         }
 
 
-def _measure(pages, trainers, seconds: float, pid: int) -> dict:
+def _measure(pages, trainers, seconds: float, pids: list[int]) -> dict:
     """Frames per second per page, control->frame latencies of the trainers, and the
     CPU the server and the whole machine used meanwhile."""
     start = {id(p): (time.perf_counter(), p.evaluate("window.gan2d.frames")) for p in pages}
-    cpu = CpuWindow(pid)
+    cpu = CpuWindow(pids)
     latencies, pending, up = [], [], True
     t_end = time.perf_counter() + seconds
     while time.perf_counter() < t_end:
@@ -226,7 +242,7 @@ def _browser_sessions(
                 follower_pages.append(opened[-1][1])
             for page in follower_pages:
                 _ready(page)
-        measured = _measure(pages + follower_pages, pages, seconds, server.pid)
+        measured = _measure(pages + follower_pages, pages, seconds, [server.pid])
         for context, _ in opened:
             context.close()
         browser.close()
@@ -249,12 +265,12 @@ async def _drag(client: WireClient, until: float) -> None:
 
 
 async def _wire_sessions(
-    server, sessions: int, followers: int, seconds: float, query: str, dragging: int = 0
+    servers: list, sessions: int, followers: int, seconds: float, query: str, dragging: int = 0
 ):
     """Measure with protocol clients (no browser); returns (refused, measured, None).
-    The last ``dragging`` training clients drag their slider instead of the class's
-    occasional change."""
-    everyone_training = [WireClient(server.url + query) for _ in range(sessions)]
+    Students are dealt to ``servers`` in turn. The last ``dragging`` training clients
+    drag their slider instead of the class's occasional change."""
+    everyone_training = [WireClient(servers[i % len(servers)].url + query) for i in range(sessions)]
     clients = everyone_training[: sessions - dragging]
     draggers = everyone_training[sessions - dragging :]
     for client in everyone_training:
@@ -268,14 +284,15 @@ async def _wire_sessions(
     watchers = []
     if followers:
         code = await everyone_training[0].share_live()
-        watchers = [WireClient(server.url, follow=code) for _ in range(followers)]
+        watchers = [WireClient(servers[0].url, follow=code) for _ in range(followers)]
         for client in watchers:
             await client.open()
         await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in watchers))
     everyone = everyone_training + watchers
     t0, start = time.perf_counter(), [c.frames for c in everyone]
     drags = [asyncio.create_task(_drag(c, t0 + seconds)) for c in draggers]
-    cpu = CpuWindow(server.pid)
+    pids = [server.pid for server in servers]
+    cpu = CpuWindow(pids)
     latencies, up = [], True
     timeline, mark_t, mark_frames = [], t0, list(start)
     while time.perf_counter() - t0 < seconds:
@@ -287,7 +304,7 @@ async def _wire_sessions(
                 {
                     "t_s": round(now - t0),
                     "median_fps": round(statistics.median(rates), 2),
-                    "rss_mb": round(rss_mb(server.pid)),
+                    "rss_mb": round(_rss(pids)),
                 }  # fmt: skip
             )
             mark_t, mark_frames = now, frames
@@ -333,28 +350,35 @@ def run(
     clients: str,
     preset: str = DEFAULT_PRESET,
     dragging: int = 0,
+    processes: int = 1,
 ) -> dict:
     query = lab_query(preset)
-    server = AppServer()
+    # one process: the server as an admin starts it; several: the cores shared out
+    env = None if processes == 1 else {"GAN2D_WORKERS": str(max(1, os.cpu_count() // processes))}
+    servers = []
     try:
-        server.wait_ready()
-        _warm_visit(server, query)
-        rss_idle = rss_mb(server.pid)
-        memory = Memory(server.pid)
+        servers = [AppServer(env=env) for _ in range(processes)]
+        pids = [server.pid for server in servers]
+        for server in servers:
+            server.wait_ready()
+            _warm_visit(server, query)
+        rss_idle = _rss(pids)
+        memory = Memory(pids)
         if clients == "wire":
             refused, measured, offsite = asyncio.run(
-                _wire_sessions(server, sessions, followers, seconds, query, dragging)
+                _wire_sessions(servers, sessions, followers, seconds, query, dragging)
             )
         else:
             refused, measured, offsite = _browser_sessions(
-                server, sessions, followers, seconds, light=clients == "light", query=query
+                servers[0], sessions, followers, seconds, light=clients == "light", query=query
             )
         time.sleep(SESSION_GONE_S)
-        rss_after = rss_mb(server.pid)
+        rss_after = _rss(pids)
         memory.stop()
-        errors = server.output().count("Traceback")
+        errors = sum(server.output().count("Traceback") for server in servers)
     finally:
-        server.stop()
+        for server in servers:
+            server.stop()
     fps, latencies = measured["fps"], measured["latencies"]
     own, follow = fps[:sessions], fps[sessions:]
     drag = measured.get("dragging_fps") or []
@@ -364,6 +388,7 @@ def run(
         "followers": followers,
         "clients": clients,
         "preset": preset,
+        "processes": processes,
         "seconds": seconds,
         "refused": refused,
         "min_fps": round(min(own), 2),
@@ -406,6 +431,9 @@ def main() -> None:
     parser.add_argument(
         "--dragging", type=int, default=0, help="training pages that drag a slider (wire only)"
     )
+    parser.add_argument(
+        "--processes", type=int, default=1, help="panel serve processes (wire only)"
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
     if args.sessions < 1 or args.followers < 0 or args.seconds <= 0:
@@ -415,10 +443,22 @@ def main() -> None:
         parser.error("--dragging is between 0 and --sessions")
     if args.dragging and clients != "wire":
         parser.error("--dragging needs --clients wire")
+    if not 1 <= args.processes <= args.sessions:
+        parser.error("--processes is between 1 and --sessions")
+    if args.processes > 1 and clients != "wire":
+        parser.error("--processes needs --clients wire")
     missing = chromium_missing()
     if missing and clients != "wire":
         raise SystemExit(missing)
-    result = run(args.sessions, args.followers, args.seconds, clients, args.preset, args.dragging)
+    result = run(
+        args.sessions,
+        args.followers,
+        args.seconds,
+        clients,
+        args.preset,
+        args.dragging,
+        args.processes,
+    )
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 
