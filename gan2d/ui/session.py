@@ -470,7 +470,7 @@ class LabRun(PageJob):
         # before each next frame is made, and dropping the steps every time starved its
         # page; the second change shows the steps trained since the first.
         keep = self._dirty and self._dropped
-        self._dropped = self._dropped or (self._dirty and not keep)
+        self._dropped = self._dropped or self._dirty
         self._dirty = not playing or not kept or keep
 
     def _make_frame(self, playing: bool) -> None:
