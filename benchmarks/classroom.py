@@ -40,8 +40,8 @@ tracebacks) are then those of all K processes together.
 The server's work per frame is the same in every case (the same data is sent, the same
 pacing holds); ``server_ms_per_frame`` shows how close.
 
-One JSON line: sessions, followers, preset, refused, min_fps, median_fps, follower_min_fps,
-follower_median_fps, p90_control_ms, offsite_requests (pages in a browser only),
+One JSON line: sessions, followers, preset, processes, refused, min_fps, median_fps,
+follower_min_fps, follower_median_fps, p90_control_ms, offsite_requests (pages in a browser only),
 rss_idle_mb, rss_peak_mb, rss_after_close_mb, server_errors, server_cores (how much of
 one core the server used while measuring), machine_cores (all processes, pages
 included), server_ms_per_frame (the server's CPU time per frame delivered to a page,
@@ -85,14 +85,12 @@ SESSION_GONE_S = 40
 # settings changes more than the training
 CHANGE_EVERY_S = 2.0
 CLASS_CHANGES_PER_S = 4.0
+DRAG_EVERY_S = 0.5  # a dragging student's slider moves this often
 TIMELINE_S = 60.0  # with protocol clients, the frame rate and memory once a minute
 
 
 def _mb(value: float) -> int | None:
     return None if math.isnan(value) else round(value)
-
-
-DRAG_EVERY_S = 0.5  # a dragging student's slider moves this often
 
 
 def change_every_s(trainers: int) -> float:
@@ -326,11 +324,12 @@ async def _wire_sessions(
     return refused, measured, None
 
 
-def _warm_visit(server, query: str) -> None:
-    """A first visit that plays, then leaves: the programs are compiled (they stay, for
-    everyone) and its session is gone, so the server is idle as a class would find it."""
+def _warm_visits(servers: list, query: str) -> None:
+    """A first visit to each server that plays, then leaves: the programs are compiled
+    (they stay, for everyone) and its session is gone, so each server is idle as a class
+    would find it."""
 
-    async def visit():
+    async def visit(server):
         client = WireClient(server.url + query)
         await client.open()
         await asyncio.wait_for(client.ready.wait(), LOAD_MS / 1000)
@@ -339,7 +338,8 @@ def _warm_visit(server, query: str) -> None:
             await asyncio.sleep(0.1)
         await client.close()
 
-    asyncio.run(visit())
+    for server in servers:
+        asyncio.run(visit(server))
     time.sleep(SESSION_GONE_S)
 
 
@@ -357,11 +357,12 @@ def run(
     env = None if processes == 1 else {"GAN2D_WORKERS": str(max(1, os.cpu_count() // processes))}
     servers = []
     try:
-        servers = [AppServer(env=env) for _ in range(processes)]
+        for _ in range(processes):
+            servers.append(AppServer(env=env))  # one by one: those started are stopped
         pids = [server.pid for server in servers]
         for server in servers:
             server.wait_ready()
-            _warm_visit(server, query)
+        _warm_visits(servers, query)
         rss_idle = _rss(pids)
         memory = Memory(pids)
         if clients == "wire":
