@@ -23,8 +23,10 @@ ways, so the difference is on record.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
+import socket
 import time
 import urllib.request
 import uuid
@@ -53,6 +55,21 @@ def _event(name: str, model_id: str | None = None, data=None) -> dict:
         "msg_type": "bokeh_event",
         "msg_data": {"type": "event", "name": name, "values": values},
     }
+
+
+@contextlib.contextmanager
+def _one_segment(sock):
+    """Writes made inside leave as one TCP segment (Linux's TCP_CORK; elsewhere as
+    they are), so that a message's three parts reach the server together, not in
+    three wake-ups of its event loop."""
+    cork = getattr(socket, "TCP_CORK", None)
+    if cork is not None:
+        sock.setsockopt(socket.IPPROTO_TCP, cork, 1)
+    try:
+        yield
+    finally:
+        if cork is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, cork, 0)
 
 
 def _objects(node):
@@ -121,8 +138,13 @@ class WireClient:
 
     async def _send(self, msgtype: str, content: dict) -> None:
         async with self._sending:  # a message's three parts go out together
-            for part in (_header(msgtype), "{}", json.dumps(content)):
-                await self._ws.write_message(part)
+            with _one_segment(self._ws.stream.socket):
+                written = [
+                    self._ws.write_message(part)
+                    for part in (_header(msgtype), "{}", json.dumps(content))
+                ]
+            for future in written:
+                await future
 
     async def _read_message(self) -> tuple[dict, dict]:
         """One message: header, metadata, content, then its buffers (dropped)."""

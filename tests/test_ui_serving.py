@@ -76,7 +76,7 @@ def test_the_classroom_benchmarks_protocol_client_trains_follows_and_changes(app
     """``benchmarks/wire_client.py`` stands in for a student's page in the classroom
     benchmark: it must get a lab, train, follow a shared run and see its own change,
     and send its messages at once, as a browser does (without, each acknowledgement
-    waited ~40 ms for the server's delayed ACK: one page got 23 frames/s, not 60+)."""
+    waited ~40 ms for the server's delayed ACK, and one page got half its frames)."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from wire_client import WireClient
 
