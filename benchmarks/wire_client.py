@@ -105,7 +105,6 @@ class WireClient:
         self._lr_value = None
         self._objects: dict[str, dict] = {}
         self.ready = asyncio.Event()
-        self._sending = asyncio.Lock()
 
     # ------------------------------------------------------------------ connection
     async def open(self) -> None:
@@ -137,14 +136,15 @@ class WireClient:
             self._ws = None
 
     async def _send(self, msgtype: str, content: dict) -> None:
-        async with self._sending:  # a message's three parts go out together
-            with _one_segment(self._ws.stream.socket):
-                written = [
-                    self._ws.write_message(part)
-                    for part in (_header(msgtype), "{}", json.dumps(content))
-                ]
-            for future in written:
-                await future
+        # the three parts are queued with no await between them: no other message
+        # can come between, and they leave together
+        with _one_segment(self._ws.stream.socket):
+            written = [
+                self._ws.write_message(part)
+                for part in (_header(msgtype), "{}", json.dumps(content))
+            ]
+        for future in written:
+            await future
 
     async def _read_message(self) -> tuple[dict, dict]:
         """One message: header, metadata, content, then its buffers (dropped)."""
