@@ -41,18 +41,21 @@ The server's work per frame is the same in every case (the same data is sent, th
 pacing holds); ``server_ms_per_frame`` shows how close.
 
 One JSON line: sessions, followers, preset, processes, refused, min_fps, median_fps,
-follower_min_fps, follower_median_fps, p90_control_ms, offsite_requests (pages in a browser only),
-rss_idle_mb, rss_peak_mb, rss_after_close_mb, server_errors, server_cores (how much of
-one core the server used while measuring), machine_cores (all processes, pages
-included), server_ms_per_frame (the server's CPU time per frame delivered to a page,
-training included), machine, and with ``--clients wire`` a timeline: the median frame
-rate and the server's memory for each minute (for a soak: ``--seconds 1800``).
+follower_min_fps, follower_median_fps, p90_control_ms, longest_stall_ms (protocol
+clients only: the longest time no page got a frame, the server's worst stall),
+offsite_requests (pages in a browser only), rss_idle_mb, rss_peak_mb,
+rss_after_close_mb, server_errors, server_cores (how much of one core the server used
+while measuring), machine_cores (all processes, pages included), server_ms_per_frame
+(the server's CPU time per frame delivered to a page, training included), machine,
+and with ``--clients wire`` a timeline: the median frame rate and the server's memory
+for each minute (for a soak: ``--seconds 1800``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -87,6 +90,10 @@ CHANGE_EVERY_S = 2.0
 CLASS_CHANGES_PER_S = 4.0
 DRAG_EVERY_S = 0.5  # a dragging student's slider moves this often
 TIMELINE_S = 60.0  # with protocol clients, the frame rate and memory once a minute
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value)
 
 
 def _mb(value: float) -> int | None:
@@ -317,11 +324,20 @@ async def _wire_sessions(
     counts = [c.frames - f0 for c, f0 in zip(everyone, start, strict=True)]
     fps = [n / wall for n in counts]
     measured = {"fps": fps, "latencies": latencies, "timeline": timeline}
+    measured["longest_stall_ms"] = longest_stall_ms(everyone, t0, t0 + wall)
     measured["dragging_fps"] = fps[sessions - dragging : sessions]
     measured.update(cpu.result(sum(counts)))
     for client in everyone:
         await client.close()
     return refused, measured, None
+
+
+def longest_stall_ms(clients: list[WireClient], start: float, end: float) -> float:
+    """The longest time between ``start`` and ``end`` when no client got a frame: how
+    long the whole server stood still (a garbage collection, say) at its worst."""
+    times = sorted(t for c in clients for t in c.frame_times if start <= t <= end)
+    edges = [start, *times, end]
+    return 1000 * max(b - a for a, b in itertools.pairwise(edges))
 
 
 def _warm_visits(servers: list, query: str) -> None:
@@ -401,6 +417,7 @@ def run(
         "follower_median_fps": round(statistics.median(follow), 2) if follow else None,
         "p90_control_ms": round(finite[int(0.9 * (len(finite) - 1))], 1) if finite else None,
         "control_changes": len(latencies),
+        "longest_stall_ms": _round(measured.get("longest_stall_ms")),
         "changes_without_frame": len(latencies) - len(finite),
         "offsite_requests": offsite,
         "rss_idle_mb": _mb(rss_idle),

@@ -91,6 +91,7 @@ class WireClient:
         self.url = url + (f"?follow={follow}" if follow else "")
         self.origin = url.split("/app")[0]
         self.frames = 0
+        self.frame_times: list[float] = []  # when each frame arrived (perf_counter)
         self.step = 0
         self.version = 0
         self.refused = False
@@ -215,6 +216,7 @@ class WireClient:
         if frame is None:
             return
         self.frames += 1
+        self.frame_times.append(time.perf_counter())
         self.version_seen.setdefault(self.version, time.perf_counter())
         self.ready.set()
         await self._send("PATCH-DOC", {"events": [_event("data_event", self._clock, frame)]})

@@ -30,7 +30,7 @@ from gan2d.ui.feed import busy, send, share_ids
 from gan2d.ui.files import RunFiles
 from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
-from gan2d.ui.limits import max_sessions, release_memory_soon
+from gan2d.ui.limits import keep_out_of_collections, max_sessions, release_memory_soon
 from gan2d.ui.plots import LabPlots
 from gan2d.ui.scheduler import scheduler
 from gan2d.ui.session import LabRun
@@ -392,6 +392,8 @@ class Lab(pn.viewable.Viewer):
 
     def connect(self) -> None:
         self._doc = pn.state.curdoc
+        if in_session():
+            keep_out_of_collections()  # the page's objects live as long as it does
         if self.following is not None:  # a follower costs frame delivery, no run
             self.following.watch(self._frame_ready)
             if in_session():

@@ -44,31 +44,59 @@ def max_steps_per_s() -> float | None:
     return env_number(MAX_STEPS_ENV, kind=float, minimum=1.0)
 
 
-#: seconds after the last lab closed before the server hands freed memory back
+#: seconds after a lab closed before the server collects what it left and hands the
+#: freed memory back
 RELEASE_AFTER_S = 5.0
 _release_timer: threading.Timer | None = None
 _release_lock = threading.Lock()
 
 
 def release_memory_soon(delay: float = RELEASE_AFTER_S) -> None:
-    """Hand memory freed by closed sessions back to the system once the closing has
-    settled (``delay`` seconds after the last call). Python frees a closed page's
-    objects, but the C allocator keeps the freed pages for reuse, so after a class
-    the server looked hundreds of MB bigger than when idle; ``malloc_trim`` returns
-    them (glibc only: elsewhere nothing happens)."""
+    """Collect what closed sessions left and hand the freed memory back to the system,
+    ``delay`` seconds after the first call since the last time it was done (closings
+    come in bursts: one pass for a burst; a steady stream of closings still gets one
+    every ``delay`` seconds, so what they leave never piles up). Python frees a closed
+    page's objects, but the C allocator keeps the freed pages for reuse, so after a
+    class the server looked hundreds of MB bigger than when idle; ``malloc_trim``
+    returns them (glibc only: elsewhere nothing happens)."""
     global _release_timer
     with _release_lock:
         if _release_timer is not None:
-            _release_timer.cancel()
-        _release_timer = threading.Timer(delay, release_memory)
+            return
+        _release_timer = threading.Timer(delay, _release_now)
         _release_timer.daemon = True
         _release_timer.start()
 
 
+def _release_now() -> None:
+    global _release_timer
+    with _release_lock:
+        _release_timer = None  # a session closed from now on gets a pass of its own
+    release_memory()
+
+
+def keep_out_of_collections() -> None:
+    """Leave every object alive now out of Python's full garbage collections (from
+    ``Lab.connect``, once a page is built).
+
+    A page is some 40,000 Python objects that live as long as the page, and a full
+    collection walks every one of them: with 30 pages open, each took about 1.8 s on a
+    slow 2-core host, every 25 s or so, and the whole server (every page's frames, the
+    trainers) stood still meanwhile. Frozen (``gc.freeze``), they are skipped; what a
+    closed page leaves in reference cycles is collected by ``release_memory``, which
+    thaws the heap first. The young generation is collected first, so that the
+    garbage of the page's build is not kept."""
+    gc.collect(1)
+    gc.freeze()
+
+
 def release_memory() -> bool:
-    """Collect garbage and return the allocator's free pages; False where the C
-    library has no ``malloc_trim``."""
+    """Collect garbage (closed pages' objects, frozen ones included: see
+    ``keep_out_of_collections``) and return the allocator's free pages; False where
+    the C library has no ``malloc_trim``."""
+    gc.unfreeze()
     gc.collect()
+    gc.freeze()  # the pages still open: out of collections again
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         trim = libc.malloc_trim
