@@ -248,6 +248,9 @@ def test_a_shared_run_goes_at_its_fastest_pages_pace():
         follower.connect()
         teacher.runner.play()
         wait_until(lambda: shown(teacher) >= 2)  # then the teacher's page paints no more
+        # (its acknowledgement may have brought one more frame, if one was ready: that one
+        # it never acknowledges, so it gets no other)
+        teachers_frame = teacher.clock.frame
         steps = set()
 
         def painted_steps() -> int:
@@ -256,7 +259,7 @@ def test_a_shared_run_goes_at_its_fastest_pages_pace():
             return len(steps)
 
         wait_until(lambda: painted_steps() > 6)
-        assert teacher.clock.frame == 2
+        assert teacher.clock.frame == teachers_frame
     finally:
         follower.close()
         teacher.close()
