@@ -55,7 +55,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import itertools
 import json
 import math
@@ -78,6 +77,7 @@ from gan2d.ui.browser import (
     record_offsite,
     rss_mb,
 )
+from gan2d.ui.limits import keep_out_of_collections
 from gan2d.ui.settings import DEFAULT_PRESET
 
 LOAD_MS = 600_000
@@ -91,10 +91,6 @@ CHANGE_EVERY_S = 2.0
 CLASS_CHANGES_PER_S = 4.0
 DRAG_EVERY_S = 0.5  # a dragging student's slider moves this often
 TIMELINE_S = 60.0  # with protocol clients, the frame rate and memory once a minute
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value)
 
 
 def _mb(value: float) -> int | None:
@@ -296,9 +292,9 @@ async def _wire_sessions(
         await asyncio.gather(*(asyncio.wait_for(c.ready.wait(), LOAD_MS / 1000) for c in watchers))
     everyone = everyone_training + watchers
     # the clients' documents are a million objects: left out of this process's own full
-    # garbage collections (each paused every client ~0.4 s, which counted as the server's)
-    gc.collect()
-    gc.freeze()
+    # garbage collections (each paused every client ~0.4 s, which counted as the server's),
+    # as the server does with its pages'
+    keep_out_of_collections()
     t0, start = time.perf_counter(), [c.frames for c in everyone]
     drags = [asyncio.create_task(_drag(c, t0 + seconds)) for c in draggers]
     pids = [server.pid for server in servers]
@@ -404,6 +400,7 @@ def run(
     fps, latencies = measured["fps"], measured["latencies"]
     own, follow = fps[:sessions], fps[sessions:]
     drag = measured.get("dragging_fps") or []
+    stall = measured.get("longest_stall_ms")  # protocol clients only
     finite = sorted(x for x in latencies if x != float("inf"))
     return {
         "sessions": sessions,
@@ -422,7 +419,7 @@ def run(
         "follower_median_fps": round(statistics.median(follow), 2) if follow else None,
         "p90_control_ms": round(finite[int(0.9 * (len(finite) - 1))], 1) if finite else None,
         "control_changes": len(latencies),
-        "longest_stall_ms": _round(measured.get("longest_stall_ms")),
+        "longest_stall_ms": round(stall) if stall is not None else None,
         "changes_without_frame": len(latencies) - len(finite),
         "offsite_requests": offsite,
         "rss_idle_mb": _mb(rss_idle),

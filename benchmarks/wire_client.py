@@ -215,9 +215,10 @@ class WireClient:
                 self.refused = self.refused or "server is full" in self.readout
         if frame is None:
             return
+        now = time.perf_counter()
         self.frames += 1
-        self.frame_times.append(time.perf_counter())
-        self.version_seen.setdefault(self.version, time.perf_counter())
+        self.frame_times.append(now)
+        self.version_seen.setdefault(self.version, now)
         self.ready.set()
         await self._send("PATCH-DOC", {"events": [_event("data_event", self._clock, frame)]})
 

@@ -392,11 +392,12 @@ class Lab(pn.viewable.Viewer):
 
     def connect(self) -> None:
         self._doc = pn.state.curdoc
-        if in_session():
+        served = in_session()
+        if served:
             keep_out_of_collections()  # the page's objects live as long as it does
         if self.following is not None:  # a follower costs frame delivery, no run
             self.following.watch(self._frame_ready)
-            if in_session():
+            if served:
                 self._callback = quiet_periodic(self._tick, TICK_MS)
             return
         open_labs, limit = scheduler().count(LabRun), max_sessions()
@@ -411,7 +412,7 @@ class Lab(pn.viewable.Viewer):
             return
         self.runner = LabRun(self.config, self.settings.speed, on_frame=self._frame_ready)
         self.runner.set_stop_at(self._stop_at)
-        if in_session():
+        if served:
             self._callback = quiet_periodic(self._tick, TICK_MS)
 
     def close(self) -> None:
