@@ -46,7 +46,9 @@ clients only: the longest time no page got a frame, the server's worst stall),
 offsite_requests (pages in a browser only), rss_idle_mb, rss_peak_mb,
 rss_after_close_mb, server_errors, server_cores (how much of one core the server used
 while measuring), machine_cores (all processes, pages included), server_ms_per_frame
-(the server's CPU time per frame delivered to a page, training included), machine,
+(the server's CPU time per frame delivered to a page, training included),
+loop_ms_per_frame (the part of it spent on the server's event-loop thread, where every
+page's messages are built and written: one thread, whatever the cores), machine,
 and with ``--clients wire`` a timeline: the median frame rate and the server's memory
 for each minute (for a soak: ``--seconds 1800``).
 """
@@ -137,8 +139,8 @@ def _rss(pids: list[int]) -> float:
     return sum(rss_mb(pid) for pid in pids)
 
 
-def _cpu(pids: list[int]) -> float:
-    return sum(cpu_seconds(pid) for pid in pids)
+def _cpu(pids: list[int], main_thread: bool = False) -> float:
+    return sum(cpu_seconds(pid, main_thread) for pid in pids)
 
 
 class Memory:
@@ -179,6 +181,7 @@ class CpuWindow:
     def __init__(self, pids: list[int]):
         self.pids, self.t0 = pids, time.perf_counter()
         self.server0, self.busy0 = _cpu(pids), machine_busy_seconds()
+        self.loop0 = _cpu(pids, main_thread=True)
 
     def result(self, frames: float) -> dict:
         wall = time.perf_counter() - self.t0
@@ -188,6 +191,7 @@ class CpuWindow:
             "server_cores": server / wall,
             "machine_cores": (machine_busy_seconds() - self.busy0) / wall,
             "server_ms_per_frame": 1000 * server / max(1.0, frames),
+            "loop_ms_per_frame": 1000 * (_cpu(self.pids, True) - self.loop0) / max(1.0, frames),
         }
 
 
@@ -429,6 +433,7 @@ def run(
         "server_cores": round(measured["server_cores"], 2),
         "machine_cores": round(measured["machine_cores"], 2),
         "server_ms_per_frame": round(measured["server_ms_per_frame"], 1),
+        "loop_ms_per_frame": round(measured["loop_ms_per_frame"], 1),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
         "timeline": measured.get("timeline") or None,
     }

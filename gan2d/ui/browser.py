@@ -127,9 +127,10 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time a process has used so far (user + system, all its threads), in s (Linux)."""
-    with open(f"/proc/{pid}/stat") as f:
+def cpu_seconds(pid: int, main_thread: bool = False) -> float:
+    """CPU time a process has used so far (user + system), in s (Linux): all its threads,
+    or with ``main_thread`` only the thread that started it (a Panel server's event loop)."""
+    with open(f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
