@@ -178,6 +178,77 @@ def _over_the_wire(wire: bytes):
     return got
 
 
+class _Stream:
+    """A page's websocket as the server writes to it: the writes, as they come."""
+
+    def __init__(self):
+        self.writes: list[bytes] = []
+
+    def write(self, data: bytes):
+        self.writes.append(bytes(data))
+
+
+def _a_served_page(doc):
+    """``doc`` as a session's page during one of its callbacks, with one connection
+    whose writes are kept: (the connection's writes, the session)."""
+    import weakref
+
+    stream = _Stream()
+    ws = SimpleNamespace(stream=stream, _compressor=None, mask_outgoing=False)
+    ws.is_closing = lambda: False
+    connection = SimpleNamespace(_socket=SimpleNamespace(ws_connection=ws))
+    session = SimpleNamespace(_pending_writes=[], _subscribed_connections=[connection])
+    context = type("Context", (), {"_session": session})()  # (weakly referred to)
+    doc._session_context = weakref.ref(context)
+    return stream.writes, context  # (the context must outlive the test's use of doc)
+
+
+def test_a_frames_changes_reach_its_page_as_one_message_in_one_write():
+    """What showing a frame changes on a page (its points, its ranges, its clock) goes
+    to the page as one patch message written at once, which the page applies as it
+    stands; Bokeh does not send those changes again. While Panel has writes of its own
+    waiting for the page, nothing is written ahead of them (Panel sends the changes,
+    after its own)."""
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource, Range1d
+    from panel.io.document import _WRITE_BLOCK
+
+    from gan2d.ui.clock import FrameClock
+    from gan2d.ui.feed import one_message
+
+    doc = Document()
+    source, x_range = ColumnDataSource({"x": [0.0], "y": [0.0]}), Range1d(0, 1)
+    clock = FrameClock._data_model()
+    for model in (source, x_range, clock):
+        doc.add_root(model)
+    page = Document.from_json(doc.to_json())  # the page's copy, made when it loaded
+    writes, _context = _a_served_page(doc)
+    later: list = []
+    doc.on_change(later.append)  # what Bokeh would still send after the callback
+
+    with one_message(doc):
+        source.data = {"x": np.linspace(0, 1, 300), "y": np.linspace(1, 2, 300)}
+        x_range.end = 3.0
+        clock.update(step=40, frame=7)
+
+    assert len(writes) == 1 and later == []
+    message = _over_the_wire(writes[0])
+    assert message.msgtype == "PATCH-DOC"
+    message.apply_to_document(page)
+    seen = page.get_model_by_id(source.id)
+    assert np.allclose(seen.data["y"], np.linspace(1, 2, 300))
+    assert page.get_model_by_id(x_range.id).end == 3.0
+    assert (page.get_model_by_id(clock.id).step, page.get_model_by_id(clock.id).frame) == (40, 7)
+
+    _WRITE_BLOCK[doc] = True  # Panel is writing to the page: wait, as Panel does
+    try:
+        with one_message(doc):
+            x_range.end = 4.0
+    finally:
+        del _WRITE_BLOCK[doc]
+    assert len(writes) == 1  # nothing went ahead of Panel's writes: Panel sends it
+
+
 def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():
     """A shared run's feed makes each frame's patch once; the same bytes, read as a
     page's websocket reads them and applied to any follower page's plots (the fed

@@ -15,20 +15,27 @@ itself holds the feed's state. ``LabPlots.copy_from`` puts the feed's state into
 server's copy (with Bokeh's usual patch to that page): when a page starts following, when
 it falls too far behind, and when it stops following (its run's own frames then update
 its plots the usual way, against values that match the page again).
+
+A page's own frames go out in one write too (``one_message``): Panel would send each
+part of the frame's message (~25) as its own websocket write, a system call each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import struct
 from collections import deque
 
+import panel as pn
 from bokeh.document import Document
+from bokeh.document.events import DocumentPatchedEvent
 from bokeh.layouts import column
 from bokeh.protocol import Protocol
-from panel.io.document import dispatch_tornado
+from panel.io.document import _WRITE_BLOCK, _WRITE_MSGS, dispatch_tornado
+from panel.io.model import monkeypatch_events
 
 from gan2d.ui.clock import FrameClock
 
@@ -148,7 +155,10 @@ def _connections(doc) -> list | None:
 
 def busy(doc) -> bool:
     """Whether one of the page's connections is in the middle of writing a message
-    (Bokeh writes one in several pieces): ``send`` must wait, as Panel does."""
+    (Bokeh writes one in several pieces) or Panel has patches of its own waiting to be
+    written to the page: ``send`` must wait, as Panel does."""
+    if doc in _WRITE_MSGS or doc in _WRITE_BLOCK:
+        return True
     for connection in _connections(doc) or ():
         lock = getattr(connection._socket, "write_lock", None)
         if lock is not None and lock._block._value == 0:  # as Panel checks
@@ -179,6 +189,39 @@ def send(doc, messages) -> bool:
         if future is not None:
             future.add_done_callback(_written)
     return True
+
+
+@contextlib.contextmanager
+def one_message(doc):
+    """Hold the changes the body makes to ``doc``'s models and write them to its page at
+    the end as one patch message, in one write (``send``). Panel's ``hold`` sends the same
+    message as a websocket frame per part (~25 for a frame of the lab), each its own
+    system call: with a class training, about a fifth of the event loop's time. Where
+    ``send`` cannot be used (outside a session's callback, a busy connection, a hold
+    already open) this is Panel's ``hold``."""
+    if (
+        doc is None
+        or doc.callbacks.hold_value is not None
+        or _connections(doc) is None
+        or busy(doc)
+    ):
+        with pn.io.hold(doc):
+            yield
+        return
+    doc.hold("combine")
+    try:
+        yield
+    finally:
+        held = doc.callbacks._held_events
+        patches = [e for e in held if isinstance(e, DocumentPatchedEvent)]
+        doc.callbacks._held_events = [e for e in held if not isinstance(e, DocumentPatchedEvent)]
+        try:
+            if patches:
+                monkeypatch_events(patches)  # Panel's fixes to the events it sends
+                message = PROTOCOL.create("PATCH-DOC", patches)
+                send(doc, [(message, wire_bytes(message))])
+        finally:
+            doc.unhold()  # the rest (not patches of the page) as Bokeh does
 
 
 def _written(future) -> None:

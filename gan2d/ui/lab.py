@@ -26,7 +26,7 @@ from gan2d.core.runs import Runs
 from gan2d.presets import PRESETS
 from gan2d.ui import settings as ls
 from gan2d.ui.clock import FrameClock, quiet_periodic
-from gan2d.ui.feed import busy, send, share_ids
+from gan2d.ui.feed import busy, one_message, send, share_ids
 from gan2d.ui.files import RunFiles
 from gan2d.ui.guide import Guide
 from gan2d.ui.history import FrameHistory, Timeline
@@ -827,7 +827,7 @@ class Lab(pn.viewable.Viewer):
         self._frame_no += 1
         self._last_frame = frame
         self.history.add(frame)
-        with pn.io.hold():
+        with one_message(self._doc):  # the frame's patch in one write
             if self.timeline.replaying:
                 self.timeline.go_live()
             if self.following is not None:
