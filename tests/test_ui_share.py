@@ -190,7 +190,7 @@ class _Stream:
 
 def _a_served_page(doc):
     """``doc`` as a session's page during one of its callbacks, with one connection
-    whose writes are kept: (the connection's writes, the session)."""
+    whose writes are kept: (the connection's writes, the session's context)."""
     import weakref
 
     stream = _Stream()
@@ -207,8 +207,8 @@ def test_a_frames_changes_reach_its_page_as_one_message_in_one_write():
     """What showing a frame changes on a page (its points, its ranges, its clock) goes
     to the page as one patch message written at once, which the page applies as it
     stands; Bokeh does not send those changes again. While Panel has writes of its own
-    waiting for the page, nothing is written ahead of them (Panel sends the changes,
-    after its own)."""
+    waiting for the page, nothing is written ahead of them (the changes are left to
+    Panel's usual path)."""
     from bokeh.document import Document
     from bokeh.models import ColumnDataSource, Range1d
     from panel.io.document import _WRITE_BLOCK
@@ -246,7 +246,7 @@ def test_a_frames_changes_reach_its_page_as_one_message_in_one_write():
             x_range.end = 4.0
     finally:
         del _WRITE_BLOCK[doc]
-    assert len(writes) == 1  # nothing went ahead of Panel's writes: Panel sends it
+    assert len(writes) == 1  # nothing went ahead of Panel's writes
 
 
 def test_the_feeds_patches_bring_every_followers_plots_to_the_shared_runs():

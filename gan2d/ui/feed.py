@@ -196,7 +196,8 @@ def one_message(doc):
     """Hold the changes the body makes to ``doc``'s models and write them to its page at
     the end as one patch message, in one write (``send``). Panel's ``hold`` sends the same
     message as a websocket frame per part (~25 for a frame of the lab), each its own
-    system call: with a class training, about a fifth of the event loop's time. Where
+    system call: with 30 students training, 8 to 23% of the event loop's time per frame
+    (``benchmarks/classroom.py``, ``loop_ms_per_frame``). Where
     ``send`` cannot be used (outside a session's callback, a busy connection, a hold
     already open) this is Panel's ``hold``."""
     if (
