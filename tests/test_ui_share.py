@@ -178,29 +178,20 @@ def _over_the_wire(wire: bytes):
     return got
 
 
-class _Stream:
-    """A page's websocket as the server writes to it: the writes, as they come."""
-
-    def __init__(self):
-        self.writes: list[bytes] = []
-
-    def write(self, data: bytes):
-        self.writes.append(bytes(data))
-
-
 def _a_served_page(doc):
     """``doc`` as a session's page during one of its callbacks, with one connection
     whose writes are kept: (the connection's writes, the session's context)."""
     import weakref
 
-    stream = _Stream()
+    writes: list[bytes] = []
+    stream = SimpleNamespace(write=writes.append)
     ws = SimpleNamespace(stream=stream, _compressor=None, mask_outgoing=False)
     ws.is_closing = lambda: False
     connection = SimpleNamespace(_socket=SimpleNamespace(ws_connection=ws))
     session = SimpleNamespace(_pending_writes=[], _subscribed_connections=[connection])
     context = type("Context", (), {"_session": session})()  # (weakly referred to)
     doc._session_context = weakref.ref(context)
-    return stream.writes, context  # (the context must outlive the test's use of doc)
+    return writes, context  # (the context must outlive the test's use of doc)
 
 
 def test_a_frames_changes_reach_its_page_as_one_message_in_one_write():
