@@ -38,6 +38,19 @@ def test_the_byte_bound_holds_and_the_real_sample_is_shared():
     assert len(reals) == 1  # the same real points are kept once
 
 
+def test_kept_frames_keep_their_snapshot_only():
+    """A kept frame holds what its replay needs (the snapshot); the arrays its plots
+    drew live (``Frame.drawn``) are left out of the record and made again on replay."""
+    history = FrameHistory()
+    frame = make_frame(5)
+    frame.drawn = {"fake": {"x": np.zeros(10**6)}}  # as a lab's frame comes, drawn
+    history.add(frame)
+    assert history.frames[-1].drawn is None and history.frames[-1].step == 5
+    plots = LabPlots()
+    plots.show_still(history.frames[-1], ALL_SHOWN)
+    assert len(plots.field_map.fake_src.data["x"]) == 3 * len(frame.snap["fake"])
+
+
 def test_a_new_run_starts_a_new_record():
     history = FrameHistory()
     for step in range(1, 6):

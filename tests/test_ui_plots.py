@@ -157,6 +157,42 @@ def test_charts_range_over_their_data_and_a_new_run_keeps_the_pages_models(monke
     assert walks == []
 
 
+def test_a_long_run_keeps_the_latest_points_of_each_curve(monkeypatch):
+    """Past ``ROLLOVER`` points a curve drops its oldest ones, on the server and on the
+    page alike: the page gets only each flush's new points and the same limit (a page
+    that applied every message has the server's curve), and the chart ranges over the
+    points kept."""
+    from bokeh.document import Document
+    from bokeh.document.events import ColumnsStreamedEvent
+    from bokeh.protocol import Protocol
+
+    now = [0.0]
+    monkeypatch.setattr(lab_plots.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(lab_plots, "ROLLOVER", 5)
+    plots = LabPlots()
+    doc = Document()
+    for fig in plots.figures().values():
+        doc.add_root(fig)
+    page = Document.from_json(doc.to_json())  # the page's copy, made when it loaded
+    doc.models.flush_synced()  # as Bokeh does once the page has the document
+    sent: list = []
+    doc.on_change(sent.append)
+    for step in range(1, 9):
+        now[0] += 1.0  # every chart due
+        plots.update(make_frame(step * 100), ALL_SHOWN)
+    loss = plots.loss_src.data
+    assert list(loss["step"]) == [400, 500, 600, 700, 800]
+    assert list(loss["d_loss"]) == [1.0] * 5
+    assert (plots.losses.x_range.start, plots.losses.x_range.end) == pytest.approx((380, 820))
+    streamed = [
+        e for e in sent if isinstance(e, ColumnsStreamedEvent) and e.model is plots.loss_src
+    ]
+    assert len(streamed) == 7 and all(e.rollover == 5 for e in streamed)
+    assert [list(e.data["step"]) for e in streamed] == [[n] for n in range(200, 900, 100)]
+    Protocol().create("PATCH-DOC", sent).apply_to_document(page)
+    assert list(page.get_model_by_id(plots.loss_src.id).data["step"]) == list(loss["step"])
+
+
 @pytest.mark.parametrize("name", ["losses", "grads", "modes", "w1", "hist"])
 def test_legends_have_swatches_that_never_change(name):
     plots = LabPlots()

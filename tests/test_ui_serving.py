@@ -254,7 +254,11 @@ def test_patch_messages_refer_to_the_pages_models_as_bokehs_own_do():
     assert ours.has_ref(source) and ours.has_ref(fresh) and not ours.has_ref(Scatter())
 
 
-def test_the_frame_clock_sets_a_frames_values_on_its_page_with_the_number_last():
+def test_the_frame_clock_sets_a_frames_values_on_its_page_with_the_number_last(monkeypatch):
+    """A frame's values go to the page's model (the number last) and stay on the
+    component; Panel does not take them back from the model as if the page had changed
+    them (work for every frame of every page, for nothing), while a value the page
+    itself changes still reaches the component."""
     from bokeh.document import Document
 
     from gan2d.ui.clock import FrameClock
@@ -265,11 +269,21 @@ def test_the_frame_clock_sets_a_frames_values_on_its_page_with_the_number_last()
     doc.add_root(model)
     changed = []
     doc.on_change(lambda event: changed.append(getattr(event, "attr", None)))
+    taken_back = []
+    process = clock._process_events
+    monkeypatch.setattr(clock, "_process_events", lambda e: taken_back.append(e) or process(e))
     clock.show(step=40, version=2, readout="step <b>40</b>", frame=7)
     assert (model.data.step, model.data.version, model.data.frame) == (40, 2, 7)
     assert model.data.readout == "step <b>40</b>"
     assert (clock.step, clock.version, clock.frame, clock.readout) == (40, 2, 7, "step <b>40</b>")
     assert changed[-1] == "frame" and set(changed) == {"step", "version", "readout", "frame"}
+    assert taken_back == []
+    clock.show(step=40, version=3, readout="step <b>40</b>", frame=8)  # two values change
+    assert taken_back == [] and (model.data.version, model.data.frame) == (3, 8)
+
+    model.data.readout = "typed on the page"  # as a change from the page arrives
+    assert taken_back == [{"readout": "typed on the page"}]
+    assert clock.readout == "typed on the page"
 
 
 def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypatch):

@@ -404,3 +404,31 @@ def test_a_slider_moved_on_a_busy_server_does_not_starve_the_page():
     assert versions == sorted(versions) and versions[-1] > versions[0]
     quick = frames_while_a_slider_moves(turns=2)
     assert len(quick) == 12 and all(frame.version == latest for frame, latest in quick)
+
+
+def test_a_frame_comes_drawn_so_the_page_only_hands_its_arrays_to_bokeh(run, monkeypatch):
+    """The worker that makes a frame also makes the arrays its plots draw; showing the
+    frame on a page (on the event loop that serves every page) makes none, and shows
+    what the frame's snapshot draws."""
+    from gan2d.ui import plots as lab_plots
+    from gan2d.ui.plots import LabPlots, drawing
+
+    frame = next_frame(run)
+    assert frame.drawn is not None
+    fresh = drawing(frame.snap, TINY.loss, frame.extent, TINY.n_generators, TINY.z_dim)
+    assert frame.drawn.keys() == fresh.keys()
+    for key in ("critic", "real_digest"):
+        np.testing.assert_array_equal(frame.drawn[key], fresh[key])
+    for key in ("real", "fake", "push", "grid_arrows", "manifold"):
+        for column, values in fresh[key].items():
+            np.testing.assert_array_equal(frame.drawn[key][column], values)
+
+    def no_drawing_here(*args, **kwargs):
+        raise AssertionError("a frame was drawn on the event loop")
+
+    monkeypatch.setattr(lab_plots, "drawing", no_drawing_here)
+    plots = LabPlots(extent=frame.extent)
+    plots.update(frame, {"field": True, "manifold": True, "hist": True})
+    np.testing.assert_array_equal(plots.field_map.fake_src.data["x"], fresh["fake"]["x"])
+    np.testing.assert_array_equal(plots.manifold_src.data["ry"], fresh["manifold"]["ry"])
+    np.testing.assert_array_equal(plots.field_map.critic_src.data["image"][0], fresh["critic"])

@@ -53,9 +53,23 @@ class FrameClock(JSComponent):
         checks for each value) was a third of the server's work for a follower's frame.
         The component's parameters keep the same values."""
         with param.parameterized.discard_events(self):
-            self.param.update(**values)
-        for model, _parent in list(self._models.values()):
-            model.data.update(**values)
+            for name, value in values.items():  # (``param.update`` reads every value first)
+                setattr(self, name, value)
+        for ref, (model, _parent) in list(self._models.items()):
+            # Panel listens to the page model's values to hear the page's own changes;
+            # marked as ours (as Panel marks its own updates), they are not taken back
+            # into the parameters, which already have them (work for nothing on every
+            # frame of every page)
+            changed = [k for k, v in values.items() if getattr(model.data, k) != v]
+            before = self._changing.get(ref, [])
+            self._changing[ref] = before + changed
+            try:
+                model.data.update(**values)
+            finally:
+                if before:
+                    self._changing[ref] = before
+                else:
+                    self._changing.pop(ref, None)
 
     def _process_bokeh_event(self, doc, event) -> None:
         # Panel marks the whole server busy around every event from a page (for loading

@@ -91,7 +91,7 @@ class FrameHistory:
             snap["real"] = self._real  # shared, not copied
         else:
             self._real = snap["real"] = np.array(snap["real"], copy=True)
-        return dataclasses.replace(frame, snap=snap, curves={}, w1=None)
+        return dataclasses.replace(frame, snap=snap, curves={}, w1=None, drawn=None)
 
     def _thin(self) -> None:
         """Drop every other kept frame (the newest always stays); keep half as often."""

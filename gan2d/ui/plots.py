@@ -7,9 +7,12 @@ fixed per run so a colour means the same thing over time.
 
 from __future__ import annotations
 
+import hashlib
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
+from bokeh.core.property.validation import validate
 from bokeh.layouts import column
 from bokeh.models import (
     ColorBar,
@@ -26,7 +29,6 @@ from bokeh.models import (
 )
 from bokeh.plotting import figure
 
-from gan2d.ui.session import Frame
 from gan2d.ui.style import (
     ARROW_COLOUR,
     CRITIC_PALETTE,
@@ -48,6 +50,9 @@ from gan2d.ui.style import (
     critic_scale,
     style_figure,
 )
+
+if TYPE_CHECKING:
+    from gan2d.ui.session import Frame
 
 ROLLOVER = 3000
 # The curves and the histogram gather each frame's point and redraw about four times a
@@ -287,20 +292,30 @@ class CriticMap:
         self.mixture_src.data = {"xs": [], "ys": [], "colour": []}
         self._real = None
 
-    def show(self, snap: dict, loss: str, scale_id, extent: float, generators: int = 1) -> None:
+    def show(
+        self,
+        snap: dict,
+        loss: str,
+        scale_id,
+        extent: float,
+        generators: int = 1,
+        drawn: dict | None = None,
+    ) -> None:
         """Draw one snapshot. ``scale_id`` changes when the critic's values may mean
         something else (a new run or loss): the colour range is set afresh then. With
-        several ``generators``, each one's points get their own colour."""
+        several ``generators``, each one's points get their own colour. ``drawn``: the
+        snapshot's ``drawing``, if made already (a lab's frame comes with it)."""
+        if drawn is None:
+            drawn = drawing(snap, loss, extent, generators, arrows=self.arrows)
         if abs(extent - self.extent) > 1e-9:
             self.set_extent(extent)
-        self.show_real(snap["real"])
+        self.show_real(drawn)
         self.critic_src.data = _image_data(
-            self._critic_image(snap["critic"], loss, scale_id), extent
+            self._critic_image(drawn["critic"], loss, scale_id), extent
         )
-        fake = snap["fake"]
-        self.fake_src.data = dot_data(fake[::generators])
+        self.fake_src.data = drawn["fake"]
         if generators > 1 or self._mixture > 1:
-            lines = [dot_data(fake[i::generators]) for i in range(1, generators)]
+            lines = drawn["mixture"]
             self.mixture_src.data = {
                 "xs": [line["x"] for line in lines],
                 "ys": [line["y"] for line in lines],
@@ -308,14 +323,15 @@ class CriticMap:
             }
             self._mixture = generators
         if self.arrows:
-            self.push_src.data = _polyline(push_segments(snap, extent))
-            self.grid_arrow_src.data = _polyline(grid_arrows(snap, extent))
+            self.push_src.data = drawn["push"]
+            self.grid_arrow_src.data = drawn["grid_arrows"]
 
-    def show_real(self, real: np.ndarray) -> None:
-        """The real points (sent only when they change: only with the settings)."""
-        if not _same(self._real, real):
-            self._real = real
-            self.real_src.data = dot_data(real)
+    def show_real(self, drawn: dict) -> None:
+        """The real points of a ``drawing`` (sent only when they change: only with the
+        settings)."""
+        if drawn["real_digest"] != self._real:
+            self._real = drawn["real_digest"]
+            self.real_src.data = drawn["real"]
 
     def show_scale_title(self, loss: str) -> None:
         """The colour bar's title: what the critic's colours mean for ``loss``."""
@@ -326,7 +342,7 @@ class CriticMap:
             self.colorbar.title = title
 
     def _critic_image(self, critic: np.ndarray, loss: str, scale_id) -> np.ndarray:
-        critic = centred_critic(critic, loss)
+        """The (centred) critic grid, its colour range set."""
         if scale_id != self.scale_id:
             self.scale_id = scale_id
             self.scale_range = None
@@ -529,13 +545,14 @@ class LabPlots:
     def show_still(self, frame: Frame, visible: dict[str, bool]) -> None:
         """Draw a kept frame (the timeline): map, manifold and histogram as they were,
         the curves marked at its step; nothing is added to the curves."""
+        drawn = frame_drawing(frame)
         if visible.get("field", True):
             self.field_map.show(
                 frame.snap, frame.config.loss, frame.scale_id, frame.extent,
-                frame.config.n_generators,
+                frame.config.n_generators, drawn,
             )  # fmt: skip
         if visible.get("manifold", True):
-            self.manifold_src.data = manifold_lines(frame.snap["manifold"], frame.config.z_dim == 1)
+            self.manifold_src.data = drawn["manifold"]
         if visible.get("hist", True):
             self._draw_hist(frame.hist)
         self.mark_step(frame.step)
@@ -650,7 +667,15 @@ class LabPlots:
         fit_ranges(fig, xs, None if chart == "modes" else ys, log=chart == "grads")
 
     def update(self, frame: Frame, visible: dict[str, bool]) -> None:
-        """Feed one frame. Hidden heavy plots are skipped; curves always stream."""
+        """Feed one frame. Hidden heavy plots are skipped; curves always stream.
+
+        Bokeh's check of each value set is off meanwhile (its documented switch for
+        callbacks that update data): the values are the app's own, of known types, and
+        checking them again on every frame of every page costs the event loop time."""
+        with validate(False):
+            self._update(frame, visible)
+
+    def _update(self, frame: Frame, visible: dict[str, bool]) -> None:
         snap = frame.snap
         if frame.run_id != self.run_id:
             self.run_id = frame.run_id
@@ -658,14 +683,20 @@ class LabPlots:
         if abs(frame.extent - self.extent) > 1e-9:
             self.set_extent(frame.extent)
         self.show_titles(frame, visible)
+        drawn = frame_drawing(frame)
         if visible.get("field", True):
             self.field_map.show(
-                snap, frame.config.loss, frame.scale_id, frame.extent, frame.config.n_generators
+                snap,
+                frame.config.loss,
+                frame.scale_id,
+                frame.extent,
+                frame.config.n_generators,
+                drawn,
             )
         else:
-            self.field_map.show_real(snap["real"])  # the manifold draws them too
+            self.field_map.show_real(drawn)  # the manifold draws them too
         if visible.get("manifold", True):
-            self.manifold_src.data = manifold_lines(snap["manifold"], frame.config.z_dim == 1)
+            self.manifold_src.data = drawn["manifold"]
         self._collect(frame)
         self._hist = frame.hist if visible.get("hist", True) else None
         now = time.monotonic()
@@ -700,10 +731,11 @@ class LabPlots:
         for src in self._chart_sources[chart]:
             rows = self._rows[src]
             if rows:
-                columns = list(src.data)
-                src.stream(
-                    dict(zip(columns, map(list, zip(*rows, strict=True)), strict=True)), ROLLOVER
-                )
+                new = dict(zip(src.data, map(list, zip(*rows, strict=True)), strict=True))
+                if len(src.data["step"]):
+                    src.stream(new, ROLLOVER)
+                else:  # numpy columns: streamed onto in C, and ranged without a copy
+                    src.data = {k: np.asarray(v, np.float64) for k, v in new.items()}
                 rows.clear()
                 streamed = True
         if streamed:
@@ -753,10 +785,6 @@ def grid_arrows(snap: dict, extent: float) -> np.ndarray:
     return _arrows(starts, _arrow_ends(starts, snap["arrow_uv"], 0.9 * extent / 16))
 
 
-def _same(old, new: np.ndarray) -> bool:
-    return isinstance(old, np.ndarray) and old.shape == new.shape and np.array_equal(old, new)
-
-
 def _arrow_ends(xy: np.ndarray, uv: np.ndarray, max_len: float) -> np.ndarray:
     """End points of arrows from each point along its push, the longest ``max_len`` long.
     Lengths grow with the square root of the push so weak pushes stay visible."""
@@ -794,6 +822,46 @@ def _arrows(starts: np.ndarray, ends: np.ndarray, head: float = 0.35) -> np.ndar
     return np.stack([starts, ends, left, ends, right], axis=1)
 
 
+def drawing(
+    snap: dict,
+    loss: str,
+    extent: float,
+    generators: int = 1,
+    z_dim: int | None = None,
+    arrows: bool = True,
+) -> dict:
+    """The arrays a snapshot's plots draw, as Bokeh sends them: the critic grid
+    (centred), the real points (and a digest of them: they change only with the
+    settings), each generator's points, the pushes (``arrows``) and, given the
+    generator's ``z_dim``, the manifold. Numpy work on the snapshot alone: a lab's run
+    does it on its worker as it makes the frame (``frame_drawing``), so that the event
+    loop, which serves every page, only hands the arrays to Bokeh. (Each numpy call that
+    lets go of Python's lock there may wait for a worker to give it back.)"""
+    fake, real = snap["fake"], np.ascontiguousarray(snap["real"])
+    drawn = {
+        "critic": np.ascontiguousarray(centred_critic(snap["critic"], loss)),
+        "real": dot_data(real),
+        "real_digest": hashlib.blake2b(real.tobytes(), digest_size=16).digest(),
+        "fake": dot_data(fake[::generators]),
+        "mixture": [dot_data(fake[i::generators]) for i in range(1, generators)],
+    }
+    if arrows:
+        drawn["push"] = _polyline(push_segments(snap, extent))
+        drawn["grid_arrows"] = _polyline(grid_arrows(snap, extent))
+    if z_dim is not None:
+        drawn["manifold"] = manifold_lines(snap["manifold"], z_dim == 1)
+    return drawn
+
+
+def frame_drawing(frame: Frame) -> dict:
+    """A lab frame's ``drawing``: the one made with the frame (``Frame.drawn``), or a
+    new one (a replayed frame keeps only its snapshot)."""
+    if frame.drawn is not None:
+        return frame.drawn
+    config = frame.config
+    return drawing(frame.snap, config.loss, frame.extent, config.n_generators, config.z_dim)
+
+
 def dot_data(points: np.ndarray) -> dict:
     """Columns that draw each point as a zero-length segment (see ``dots``)."""
     return _polyline(_segments(points, points))
@@ -804,7 +872,7 @@ def _polyline(pieces: np.ndarray) -> dict:
     n, k, _ = pieces.shape
     gap = np.full((n, 1, 2), np.nan, np.float32)
     flat = np.concatenate([pieces.astype(np.float32), gap], axis=1).reshape(n * (k + 1), 2)
-    return {"x": flat[:, 0], "y": flat[:, 1]}
+    return {"x": np.ascontiguousarray(flat[:, 0]), "y": np.ascontiguousarray(flat[:, 1])}
 
 
 def manifold_lines(points: np.ndarray, is_line: bool) -> dict:
@@ -814,7 +882,8 @@ def manifold_lines(points: np.ndarray, is_line: bool) -> dict:
     n = int(round(np.sqrt(len(points))))
     if is_line or n * n != len(points):
         empty = np.zeros(0, np.float32)
-        return {"rx": points[:, 0], "ry": points[:, 1], "cx": empty, "cy": empty}
+        line = np.ascontiguousarray(points.T)
+        return {"rx": line[0], "ry": line[1], "cx": empty, "cy": empty}
     grid = points.reshape(n, n, 2)
     rows, cols = _polyline(grid), _polyline(grid.transpose(1, 0, 2))
     # a ColumnDataSource needs equal lengths: rows and columns have the same count

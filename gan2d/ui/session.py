@@ -31,6 +31,7 @@ from gan2d.core.config import LOG_LOSSES, Config, is_static
 from gan2d.core.runs import Change, Runs, run_state, transition
 from gan2d.core.train import DIAGNOSTICS
 from gan2d.ui.limits import max_steps_per_s
+from gan2d.ui.plots import frame_drawing
 from gan2d.ui.scheduler import PageJob, Scheduler
 
 log = logging.getLogger("gan2d.app")
@@ -72,6 +73,8 @@ class Frame:
     hist: dict[str, np.ndarray]
     w1: float | None
     steps_per_s: float
+    # the arrays its plots draw (``gan2d.ui.plots.drawing``), made with the frame
+    drawn: dict | None = None
 
 
 def divergence(diag: dict[str, np.ndarray]) -> str | None:
@@ -504,6 +507,7 @@ class LabRun(PageJob):
             w1=w1,
             steps_per_s=self._curves.steps_per_s if playing else 0.0,
         )
+        frame.drawn = frame_drawing(frame)  # here, not on the event loop that serves every page
         with self._lock:
             self._frame, self._wanted = frame, False
             listeners = list(self._listeners)
