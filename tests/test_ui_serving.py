@@ -439,24 +439,3 @@ def test_the_frame_ceiling_benchmark_trains_every_session_as_the_app_does():
     assert out["sessions"] == 3 and out["workers"] == 1 and out["min_fps"] > 0
     frames_steps = out["frames_per_s"] * out["steps_per_frame"]
     assert 0.7 * frames_steps <= out["steps_per_s"] <= 1.3 * frames_steps, out
-
-
-def test_the_server_gives_pythons_lock_round_in_short_turns(monkeypatch):
-    """When ``panel serve`` starts, the server's threads take Python's lock in turns of
-    a millisecond, not the interpreter's 5 ms: a worker waiting to continue after its
-    program ran is not held up that long by the event loop building a page's frame."""
-    from gan2d.ui import page
-
-    monkeypatch.setattr(page, "warm_default", lambda: None)  # (compiles, in a thread)
-    from types import SimpleNamespace
-
-    handlers = []
-    loop = SimpleNamespace(set_exception_handler=handlers.append)
-    monkeypatch.setattr(page.asyncio, "get_event_loop", lambda: loop)
-    before = sys.getswitchinterval()
-    try:
-        page.on_server_loaded(None)
-        assert sys.getswitchinterval() == pytest.approx(0.001)
-    finally:
-        sys.setswitchinterval(before)
-    assert handlers == [page._quiet_closed_sockets]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 import time
 
@@ -78,17 +77,9 @@ def _quiet_closed_sockets(loop, context):
     loop.default_exception_handler(context)
 
 
-#: Python lets a thread keep its lock this long while another waits (its default: 5 ms).
-#: A worker gives the lock up for each program it runs and then waits for it while the
-#: event loop builds a page's frame; a shorter turn gave a class of 30 more frames (see
-#: the README's "Serving a class").
-SWITCH_INTERVAL_S = 0.001
-
-
 def on_server_loaded(server_context) -> None:
     """Bokeh's hook, run once when ``panel serve`` starts."""
     asyncio.get_event_loop().set_exception_handler(_quiet_closed_sockets)
-    sys.setswitchinterval(SWITCH_INTERVAL_S)
     warm_default()
 
 
