@@ -59,10 +59,9 @@ class FrameClock(JSComponent):
             # Panel listens to the page model's values to hear the page's own changes;
             # marked as ours (as Panel marks its own updates), they are not taken back
             # into the parameters, which already have them (work for nothing on every
-            # frame of every page)
-            changed = [k for k, v in values.items() if getattr(model.data, k) != v]
+            # frame of every page); the marks left unused (unchanged values) go after
             before = self._changing.get(ref, [])
-            self._changing[ref] = before + changed
+            self._changing[ref] = before + list(values)
             try:
                 model.data.update(**values)
             finally:
