@@ -6,6 +6,13 @@ its shapes (number of runs, steps per chunk). All callers share it: app sessions
 the Compare and Sweep tabs, sweeps and the CLI. Two threads asking for the same program
 compile it once; the second waits for the first.
 
+The cache is bounded by what the programs hold, not only by their number. A compiled
+XLA CPU program maps its code into the process in many small memory regions (about 500
+for a lab's training chunk) and gives them back only when it is dropped. Linux refuses
+a process more than ``vm.max_map_count`` regions (65,530 by default), and an mmap that
+fails inside XLA's compiler ends the process; so after each compile, while the process
+maps more than ``MAP_SHARE`` of that limit, the least recently used programs go.
+
 Programs also persist across processes through JAX's persistent compilation cache, so
 a restarted server or a second ``gan2d train`` loads them instead of compiling. It is on
 by default, in ``$XDG_CACHE_HOME/gan2d/jax`` (``~/.cache/gan2d/jax``); set
@@ -26,6 +33,11 @@ import jax
 
 #: how many compiled programs the process keeps (least recently used go first)
 MAX_PROGRAMS = 256
+#: the share of the kernel's limit on memory regions the process may map before the
+#: least recently used programs are dropped
+MAP_SHARE = 0.6
+#: the most recently used programs kept whatever the count of regions says
+MIN_PROGRAMS = 8
 CACHE_ENV = "GAN2D_COMPILE_CACHE"
 
 
@@ -38,6 +50,24 @@ def persistent_cache_dir() -> Path | None:
         return Path(setting).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "gan2d" / "jax"
+
+
+def memory_maps() -> int | None:
+    """How many memory regions this process maps (Linux), or None where unknown."""
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return maps.read().count(b"\n")
+    except OSError:
+        return None
+
+
+def map_budget(share: float = MAP_SHARE) -> int | None:
+    """How many memory regions the cache lets the process map before it drops programs:
+    ``share`` of the kernel's ``vm.max_map_count``, or None where there is no such limit."""
+    try:
+        return int(int(Path("/proc/sys/vm/max_map_count").read_text()) * share)
+    except (OSError, ValueError):
+        return None
 
 
 _persistent_lock = threading.Lock()
@@ -65,10 +95,24 @@ def enable_persistent_cache() -> Path | None:
 
 
 class ProgramCache:
-    """Compiled programs by key, built once each, least recently used dropped first."""
+    """Compiled programs by key, built once each, least recently used dropped first:
+    past ``max_programs`` programs, or while the process maps more than ``max_maps``
+    memory regions (as ``count_maps()`` counts them after a compile), keeping at least
+    the ``min_programs`` most recently used."""
 
-    def __init__(self, max_programs: int = MAX_PROGRAMS):
+    def __init__(
+        self,
+        max_programs: int = MAX_PROGRAMS,
+        max_maps: int | None = None,
+        count_maps: Callable[[], int | None] = memory_maps,
+        min_programs: int = MIN_PROGRAMS,
+    ):
         self.max_programs = max_programs
+        self.max_maps = map_budget() if max_maps is None else max_maps
+        self.count_maps = count_maps
+        self.min_programs = min_programs
+        #: how many programs were dropped to keep the process under ``max_maps``
+        self.dropped_for_maps = 0
         self._programs: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
         self._building: dict[Hashable, threading.Event] = {}
         self._lock = threading.Lock()
@@ -104,10 +148,34 @@ class ProgramCache:
                     self._programs[key] = program
                     self.compile_seconds[key] = seconds
                     while len(self._programs) > self.max_programs:
-                        old, _ = self._programs.popitem(last=False)
-                        self.compile_seconds.pop(old, None)
+                        self._drop_oldest()
             done.set()  # waiters take the program, or try the build themselves
+        self._drop_for_maps()
         return program
+
+    def _drop_oldest(self) -> None:
+        old, _ = self._programs.popitem(last=False)
+        self.compile_seconds.pop(old, None)
+
+    def _drop_for_maps(self) -> None:
+        """Drop the least recently used programs while the process maps too many memory
+        regions (a dropped program gives its regions back once no run holds it). The
+        regions are counted outside the lock: other threads keep finding programs."""
+        if self.max_maps is None:
+            return
+        while True:
+            maps = self.count_maps()
+            if maps is None or maps <= self.max_maps:
+                return
+            with self._lock:
+                if len(self._programs) <= self.min_programs:
+                    return
+                self._drop_oldest()
+                self.dropped_for_maps += 1
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._programs)
 
     def clear(self) -> None:
         with self._lock:
