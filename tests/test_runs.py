@@ -57,6 +57,32 @@ def test_train_run_is_the_batch_of_one_and_keeps_the_history():
         np.testing.assert_array_equal(a, b)
 
 
+# ---------------------------------------------------------------------- packed states
+
+
+@pytest.mark.parametrize("n_runs", [1, 3])  # a batch of one runs without vmap
+def test_a_packed_state_trains_exactly_as_the_state_and_unpacks_to_it(n_runs):
+    configs = [TINY.with_changes(seed=s) for s in range(n_runs)]
+    runs = Runs(configs)
+    state = runs.init()
+    packed = runs.pack(state)
+    # one buffer per dtype (weights, the step, the random key), not one per array
+    assert len(packed) == 3 and len(leaves(state)) > 20
+    for a, b in zip(leaves(runs.unpack(packed)), leaves(state), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    state, diag = runs.chunk(state, 5)
+    packed, packed_diag = runs.packed_chunk(packed, 5)
+    for a, b in zip(leaves(runs.unpack(packed)), leaves(state), strict=True):
+        np.testing.assert_array_equal(a, b)
+    host = runs.fetch_diag(packed_diag, 5)
+    assert sorted(host) == sorted(diag)
+    for name, values in jax.device_get(diag).items():
+        assert host[name].shape == (n_runs, 5)
+        np.testing.assert_array_equal(host[name], values)
+    assert runs.is_compiled(5, packed=True) and not runs.is_compiled(7, packed=True)
+
+
 # ---------------------------------------------------------------------- transitions
 
 

@@ -114,7 +114,7 @@ def test_warming_puts_the_labs_programs_in_the_cache():
     config = ls.preset_config(ls.DEFAULT_PRESET).with_changes(width=16, batch_size=32)
     warm_lab(config)
     runs = Runs([config])
-    assert all(runs.is_compiled(n) for n in CHUNK_SIZES)
+    assert all(runs.is_compiled(n, packed=True) for n in CHUNK_SIZES)
     assert PROGRAMS.has(runs.cache_key("init"))
     from gan2d.core import snapshot
     from gan2d.ui.session import RESOLUTION

@@ -432,3 +432,41 @@ def test_a_frame_comes_drawn_so_the_page_only_hands_its_arrays_to_bokeh(run, mon
     np.testing.assert_array_equal(plots.field_map.fake_src.data["x"], fresh["fake"]["x"])
     np.testing.assert_array_equal(plots.manifold_src.data["ry"], fresh["manifold"]["ry"])
     np.testing.assert_array_equal(plots.field_map.critic_src.data["image"][0], fresh["critic"])
+
+
+def test_a_lab_frame_passes_a_handful_of_arrays_not_one_per_weight(run, monkeypatch):
+    # On a busy server each array passed to a program or brought back can wait for
+    # Python's lock while the event loop holds it: the state (~40 arrays here, ~90 in
+    # the default preset) and the snapshot (15) travel packed, a few buffers each.
+    import jax
+
+    from gan2d.core import runs as core_runs
+
+    next_frame(run)
+    calls = []
+    real_get, real_call = jax.device_get, core_runs.Runs.packed_chunk
+
+    def counting_get(tree):
+        calls.append(("get", len(jax.tree_util.tree_leaves(tree))))
+        return real_get(tree)
+
+    def counting_chunk(self, packed, n, mode="both"):
+        calls.append(("chunk", len(jax.tree_util.tree_leaves(packed))))
+        return real_call(self, packed, n, mode)
+
+    def counting_put(tree, *args, **kwargs):
+        calls.append(("put", len(jax.tree_util.tree_leaves(tree))))
+        return real_put(tree, *args, **kwargs)
+
+    real_put = jax.device_put
+    monkeypatch.setattr(jax, "device_get", counting_get)
+    monkeypatch.setattr(jax, "device_put", counting_put)
+    monkeypatch.setattr(core_runs.Runs, "packed_chunk", counting_chunk)
+    run.play()
+    frames = [next_frame(run) for _ in range(3)]
+    run.pause()
+    assert frames[-1].step > frames[0].step  # it trained meanwhile
+    assert any(kind == "chunk" for kind, _ in calls) and any(k == "get" for k, _ in calls)
+    assert max(n for _, n in calls) <= 3, calls
+    # the snapshot's key and view went to the device once, for the first frame
+    assert not any(kind == "put" for kind, _ in calls), calls

@@ -10,6 +10,7 @@ would double the snapshot's cost). The app draws these; nothing in the core need
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import jax
@@ -18,7 +19,7 @@ import numpy as np
 
 from gan2d.core import data, metrics, nets
 from gan2d.core.config import Config
-from gan2d.core.runs import Runs
+from gan2d.core.runs import Packing, Runs, state_packing
 from gan2d.core.train import make_train
 
 
@@ -49,6 +50,7 @@ def latent_grid(config: Config, res: int):
     return z.at[:, 0].set(xx.ravel()).at[:, 1].set(yy.ravel())
 
 
+@functools.lru_cache(maxsize=64)
 def snapshot_fn(static: Config, res: Resolution):
     """``snapshot(state, key, extent) -> dict`` of one run of static config ``static``."""
     train = make_train(static)
@@ -95,13 +97,28 @@ def snapshot_fn(static: Config, res: Resolution):
     return snapshot
 
 
+@functools.lru_cache(maxsize=64)
+def _out_packing(static: Config, res: Resolution) -> Packing:
+    one = state_packing(static).shapes
+    key = jax.ShapeDtypeStruct((2,), jnp.uint32)
+    extent = jax.ShapeDtypeStruct((), jnp.float32)
+    return Packing(jax.eval_shape(snapshot_fn(static, res), one, key, extent))
+
+
 def _program(runs: Runs, res: Resolution):
+    """The snapshot of packed states (``Runs.pack``), packed: a program call and a
+    transfer of a few arrays, not of ~90 in and 15 out."""
+
     def example():
         keys = jax.ShapeDtypeStruct((runs.padded, 2), jnp.uint32)
         extents = jax.ShapeDtypeStruct((runs.padded,), jnp.float32)
-        return runs.state_shapes(), keys, extents
+        return runs.packing().shaped(runs.padded), keys, extents
 
-    make = lambda: snapshot_fn(runs.static, res)  # noqa: E731
+    def make():
+        state_p, out_p = runs.packing(), _out_packing(runs.static, res)
+        snapshot = snapshot_fn(runs.static, res)
+        return lambda packed, key, extent: out_p.pack(snapshot(state_p.unpack(packed), key, extent))
+
     return runs.compiled("snapshot", make, example, extra=(res,))
 
 
@@ -112,18 +129,28 @@ def prepare(runs: Runs, res: Resolution = Resolution()) -> None:
     _program(runs, res)
 
 
+@functools.lru_cache(maxsize=64)
+def _arguments(sharding, padded: int, key: bytes, extent: float) -> tuple:
+    """The key and view of every run, on the device: a lab's are the same every frame."""
+    # built with numpy: eager jax.numpy calls cost a dispatch each
+    keys = np.broadcast_to(np.frombuffer(key, np.uint32), (padded, 2))
+    extents = np.full((padded,), extent, np.float32)
+    return jax.device_put((keys, extents), sharding)
+
+
 def take(runs: Runs, state, key, extent: float, res: Resolution = Resolution()) -> list[dict]:
-    """Snapshots of every run of ``state`` on the host: one device call, one transfer.
+    """Snapshots of every run of ``state`` (a state, or packed: ``Runs.pack``) on the
+    host: one device call, one transfer per dtype.
 
     Every run is drawn with the same ``key`` and view ``extent``; the host metrics
-    (``add_host_metrics``) are added."""
-    # built with numpy: eager jax.numpy calls cost a dispatch each, every frame
-    keys = np.broadcast_to(np.asarray(key, np.uint32), (runs.padded, 2))
-    extents = np.full((runs.padded,), extent, np.float32)
-    args = jax.device_put((keys, extents), runs.sharding)
-    host = jax.device_get(_program(runs, res)(state, *args))
+    (``add_host_metrics``) are added. Each array is the run's own (a copy)."""
+    if isinstance(state, dict):
+        state = runs.pack(state)
+    key = np.asarray(key, np.uint32)
+    args = _arguments(runs.sharding, runs.padded, key.tobytes(), float(extent))
+    host = _out_packing(runs.static, res).fetch(_program(runs, res)(state, *args))
     return [
-        add_host_metrics({k: np.asarray(v[i]) for k, v in host.items()}) for i in range(runs.size)
+        add_host_metrics({k: np.array(v[i]) for k, v in host.items()}) for i in range(runs.size)
     ]
 
 

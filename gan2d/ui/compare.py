@@ -78,7 +78,8 @@ class CompareRuns(PageJob):
         self.error: str | None = None
         self.generation = 0  # counts restarts: a frame's colours are set per generation
         self.groups: list = []  # (indices, Runs): the worker's own
-        self.states: list = []
+        self.states: list = []  # packed (``Runs.pack``)
+        self.trained = 0  # steps, the same in every run
         self.configs: list[Config] = []
         self._join()
 
@@ -138,7 +139,8 @@ class CompareRuns(PageJob):
         if pending is not None:
             self.configs = pending
             self.groups = group(pending)
-            self.states = [runs.init() for _, runs in self.groups]
+            self.states = [runs.pack(runs.init()) for _, runs in self.groups]
+            self.trained = 0
             self.generation += 1
             return
         frame = self._advance(steps)
@@ -158,8 +160,8 @@ class CompareRuns(PageJob):
         per_run: list[dict | None] = [None] * len(self.configs)
         extent = max(data.data_extent(c) for c in self.configs)
         for gi, (_, runs) in enumerate(self.groups):
-            self.states[gi], _ = runs.chunk(self.states[gi], n)
-        step = int(jax.device_get(self.states[0]["step"][0]))
+            self.states[gi], _ = runs.packed_chunk(self.states[gi], n)
+        self.trained = step = self.trained + n
         key = jax.random.PRNGKey(step)
         for gi, (indices, runs) in enumerate(self.groups):
             snaps = snapshot.take(runs, self.states[gi], key, extent, RESOLUTION)
@@ -239,7 +241,9 @@ class CompareLab(param.Parameterized):
     def play(self) -> None:
         self.job.play(self.steps_per_frame)
         self.playing = True
-        if not any(runs.is_compiled(self.steps_per_frame) for _, runs in group(self.configs)):
+        if not any(
+            runs.is_compiled(self.steps_per_frame, packed=True) for _, runs in group(self.configs)
+        ):
             self.status = (
                 f"compiling the programs for {len(self.configs)} runs: the first frame "
                 "takes a few seconds on a CPU (once per server)..."

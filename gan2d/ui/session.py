@@ -23,7 +23,6 @@ import time
 from collections.abc import Callable
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gan2d.core import data, metrics, snapshot
@@ -130,7 +129,7 @@ def warm(runs: Runs, chunk_sizes, res: snapshot.Resolution) -> None:
     go to the shared (and persistent) compile cache."""
     snapshot.prepare(runs, res)
     for n in chunk_sizes:
-        runs.prepare(n)
+        runs.prepare(n, packed=True)
 
 
 def warm_lab(config: Config) -> None:
@@ -202,7 +201,7 @@ class LabRun(PageJob):
         self.error: str | None = None
         # the worker's own state: only work() touches it
         self._runs: Runs | None = None
-        self._state = None
+        self._packed = None  # the state, packed (``Runs.pack``): what the programs take
         self._config: Config | None = None
         self._extent = 1.0
         self._run_id = self._scale_id = 0
@@ -212,7 +211,7 @@ class LabRun(PageJob):
         self._curves = _Curves()
         self._last_w1_t = 0.0
         self._frames_since_w1 = W1_EVERY_FRAMES  # the first frame has one
-        self._snap_key = jax.random.PRNGKey(0)
+        self._snap_key = np.zeros(2, np.uint32)  # on the host: a frame transfers nothing
         self._visible = True
         self._steps_per_s_cap = max_steps_per_s()
         self._not_before = 0.0  # with a ceiling: when the next chunk may start
@@ -329,6 +328,11 @@ class LabRun(PageJob):
             self._visible = visible
         self._changed()
 
+    @property
+    def _state(self):
+        """The run's state (unpacked: new arrays), or None before the first config."""
+        return None if self._packed is None else self._runs.unpack(self._packed)
+
     def _forget(self) -> None:
         self._frame = None
 
@@ -364,7 +368,7 @@ class LabRun(PageJob):
         with self._lock:
             if self._closed:
                 return False
-            if self._state_requests and self._state is not None:
+            if self._state_requests and self._packed is not None:
                 return True  # a follower is waiting for a copy, even if this tab is hidden
             if not self._visible and not self._wanted:
                 # a hidden tab: nothing to show, nothing to train; unless followers of
@@ -391,8 +395,8 @@ class LabRun(PageJob):
         """One piece of work; True when it applied a new config."""
         with self._lock:
             requests, self._state_requests = self._state_requests, []
-        if requests and self._state is not None:
-            copy = jax.tree_util.tree_map(jnp.copy, self._state)
+        if requests and self._packed is not None:
+            copy = self._state  # arrays of its own
             for receive in requests:
                 receive(self._config, self._runs, copy)
             return False
@@ -446,7 +450,8 @@ class LabRun(PageJob):
         else:
             change = transition(self._runs, self._state, [config], restart)
             notice = f"{change.reason} {config.seed}." if change.reason else None
-        self._runs, self._state, self._config = change.runs, change.state, config
+        packed = change.runs.pack(change.state)
+        self._runs, self._packed, self._config = change.runs, packed, config
         self._step = int(jax.device_get(change.state["step"][0]))
         with self._lock:
             self.error = None
@@ -463,7 +468,7 @@ class LabRun(PageJob):
             self._scale_id += 1  # same networks; the critic's values may mean another thing
             self._say("run", "info", f"{change.reason}: {what_changed(old, config)}.")
         self._extent = data.data_extent(config)
-        self._snap_key = jax.random.PRNGKey(config.seed + 1)
+        self._snap_key = np.asarray(jax.random.PRNGKey(config.seed + 1))
         kept = change.kind != "restart"
         if not playing or not kept:
             self._state_version = version
@@ -480,7 +485,7 @@ class LabRun(PageJob):
         """Snapshot the state into the one-frame slot and tell the page."""
         if not snapshot.is_compiled(self._runs, RESOLUTION):
             self._say("compile", "info", "Compiling the networks (a few seconds)…")
-        (snap,) = snapshot.take(self._runs, self._state, self._snap_key, self._extent, RESOLUTION)
+        (snap,) = snapshot.take(self._runs, self._packed, self._snap_key, self._extent, RESOLUTION)
         self._say("compile", None)
         fake = snap["fake"]
         if not self.diverged and not (
@@ -523,10 +528,10 @@ class LabRun(PageJob):
             start = max(self._not_before, time.monotonic())
             self._not_before = start + steps / self._steps_per_s_cap
         for n in chunk_plan(steps):
-            if not self._runs.is_compiled(n, mode):
+            if not self._runs.is_compiled(n, mode, packed=True):
                 self._say("compile", "info", "Compiling this setting (a few seconds, once)…")
-            self._state, diag = self._runs.chunk(self._state, n, mode)
-            diag = run_state(jax.device_get(diag), 0)
+            self._packed, diag = self._runs.packed_chunk(self._packed, n, mode)
+            diag = run_state(self._runs.fetch_diag(diag, n, mode), 0)
             problem = divergence(diag)
             if problem:
                 self._set_diverged(problem)
