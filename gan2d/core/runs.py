@@ -61,9 +61,9 @@ def _shapes(tree) -> Any:
 
 
 class Packing:
-    """Where each array of a tree with a leading run axis sits in a few flat buffers,
-    one per dtype (the run axis kept first): ``pack`` and ``unpack`` work in a traced
-    program and, for ``unpack``, on the host with numpy (views, no copies).
+    """Where each array of one run's tree sits in a few flat buffers, one per dtype.
+    ``pack`` works in a traced program (``vmap`` adds the run axis); ``unpack`` works
+    there and on the host with numpy (views, no copies), keeping any leading axes.
 
     A call into a compiled program, and a transfer to the host, costs Python work per
     array passed, and on a busy server each array can wait for Python's lock (GIL)
