@@ -103,6 +103,38 @@ def test_a_learning_rate_change_is_new_data_for_the_same_program():
 
 
 @pytest.mark.parametrize(
+    "changes, kind",
+    [
+        ({"lr_d": 3e-3, "gp_weight": 2.0, "radius": 1.5}, "hparams"),
+        ({"loss": "wgan-gp", "lr_g": 5e-4}, "adopt"),
+        ({"width": 16}, "restart"),
+        ({"seed": 4}, "restart"),
+    ],
+)
+@pytest.mark.parametrize("n_runs", [1, 2])
+def test_a_packed_transition_is_the_transition_of_the_state(changes, kind, n_runs):
+    configs = [TINY.with_changes(seed=s) for s in range(n_runs)]
+    runs = Runs(configs)
+    state, _ = runs.chunk(runs.init(), 3)
+    new = [c.with_changes(**changes) for c in configs]
+    plain = transition(runs, state, new)
+    packed = transition(runs, runs.pack(state), new, packed=True)
+    assert plain.kind == packed.kind == kind and plain.reason == packed.reason
+    assert packed.runs.static == plain.runs.static
+    got, want = packed.runs.unpack(packed.state), plain.state
+    assert jax.tree_util.tree_structure(got) == jax.tree_util.tree_structure(want)
+    for a, b in zip(leaves(got), leaves(want), strict=True):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    # and it trains on as the plain state does
+    after, _ = packed.runs.packed_chunk(packed.state, 1)
+    for a, b in zip(
+        leaves(packed.runs.unpack(after)), leaves(plain.runs.chunk(want, 1)[0]), strict=True
+    ):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize(
     "changes",
     [{"loss": "wgan-gp"}, {"optimizer": "rmsprop"}, {"d_steps": 3}, {"r1_weight": 0.5}],
 )

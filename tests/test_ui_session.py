@@ -470,3 +470,37 @@ def test_a_lab_frame_passes_a_handful_of_arrays_not_one_per_weight(run, monkeypa
     assert max(n for _, n in calls) <= 3, calls
     # the snapshot's key and view went to the device once, for the first frame
     assert not any(kind == "put" for kind, _ in calls), calls
+
+
+def test_a_data_change_passes_the_state_packed_not_array_by_array(run, monkeypatch):
+    # a learning rate dragged on a busy server: repacking the state for each change
+    # passed ~90 arrays through Python's lock (hundreds of ms with the event loop busy)
+    import jax
+
+    from gan2d.core import runs as core_runs
+
+    first = next_frame(run)
+    calls = []
+    for name in ("pack", "unpack", "init", "with_hparams"):
+        real = getattr(core_runs.Runs, name)
+
+        def counting(self, *args, _name=name, _real=real, **kwargs):
+            calls.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(core_runs.Runs, name, counting)
+    real_put = jax.device_put
+
+    def counting_put(tree, *args, **kwargs):
+        calls.append(("put", len(jax.tree_util.tree_leaves(tree))))
+        return real_put(tree, *args, **kwargs)
+
+    monkeypatch.setattr(jax, "device_put", counting_put)
+    version = run.set_config(TINY.with_changes(lr_d=3e-3, lr_g=2e-3))
+    frame = next_frame(run, after_version=version - 1)
+    assert frame.version == version and frame.config.lr_d == 3e-3
+    assert frame.run_id == first.run_id and frame.step >= first.step  # the run went on
+    assert calls == [("put", 1)], calls  # the new values, as one array
+    state = run.copy_state(timeout=30)[2]
+    assert float(state["hp"]["lr_d"][0]) == pytest.approx(3e-3)
+    assert float(state["hp"]["lr_g"][0]) == pytest.approx(2e-3)

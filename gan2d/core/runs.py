@@ -280,6 +280,30 @@ class Runs:
         input is donated: use the returned one."""
         return self._chunk_program(int(n), mode, packed=True)(packed)
 
+    def packed_with_hparams(self, packed):
+        """``with_hparams`` on a packed state: one call with the new values as one
+        array (building ~20 small arrays and repacking the state would pass ~90 arrays
+        through Python's lock, hundreds of milliseconds on a busy server)."""
+        names = sorted(self.configs[0].hparams())
+        values = np.array(
+            [[c.hparams()[k] for k in names] for c in self._padded_configs()], np.float32
+        )
+        return self._hparams_program(tuple(names))(packed, self._put(values))
+
+    def _hparams_program(self, names: tuple[str, ...]):
+        state_p = self.packing()
+
+        def one(buffers, values):
+            state = state_p.unpack(buffers)
+            return state_p.pack({**state, "hp": {k: values[i] for i, k in enumerate(names)}})
+
+        def example():
+            return state_p.shaped(self.padded), jax.ShapeDtypeStruct(
+                (self.padded, len(names)), jnp.float32
+            )
+
+        return self.compiled("packed-hparams", lambda: one, example)
+
     def fetch_diag(self, diag, n: int, mode: str = "both") -> dict[str, np.ndarray]:
         """``packed_chunk``'s diagnostics on the host, of shape (padded, n) as ``chunk``'s."""
         return diag_packing(self.static, int(n), mode).fetch(diag)
@@ -394,7 +418,13 @@ class Change(NamedTuple):
     reason: str  # why, in words, for the page ("" for "hparams")
 
 
-def transition(runs: Runs | None, state, configs: Sequence[Config], restart: bool = False):
+def transition(
+    runs: Runs | None,
+    state,
+    configs: Sequence[Config],
+    restart: bool = False,
+    packed: bool = False,
+):
     """What ``configs`` mean for ``state`` (trained by ``runs``): one pure rule.
 
     - a seed change, ``restart`` or no state yet: restart from the seeds;
@@ -402,21 +432,30 @@ def transition(runs: Runs | None, state, configs: Sequence[Config], restart: boo
     - static fields changed but the networks keep their shapes (loss, optimiser, critic
       steps, batch, dataset...): a new program that adopts the networks;
     - otherwise (width, depth, latent size, packing, activation...): restart.
+
+    With ``packed``, ``state`` and the returned state are packed (``Runs.pack``).
     """
     new = Runs(configs)
+
+    def fresh():
+        return new.pack(new.init()) if packed else new.init()
+
     if runs is None or state is None:
-        return Change("restart", new, new.init(), "")
+        return Change("restart", new, fresh(), "")
     if restart:
-        return Change("restart", new, new.init(), "Run restarted from seed")
+        return Change("restart", new, fresh(), "Run restarted from seed")
     if [c.seed for c in configs] != [c.seed for c in runs.configs]:
-        return Change("restart", new, new.init(), "Run restarted from seed")
+        return Change("restart", new, fresh(), "Run restarted from seed")
     if new.static == runs.static and new.padded == runs.padded:
-        return Change("hparams", new, new.with_hparams(state), "")
-    adopted = new.adopt(state) if new.padded == runs.padded else None
+        kept = new.packed_with_hparams(state) if packed else new.with_hparams(state)
+        return Change("hparams", new, kept, "")
+    adopted = None
+    if new.padded == runs.padded:
+        adopted = new.adopt(runs.unpack(state) if packed else state)
     if adopted is None:
         reason = "The networks changed shape, so the run restarted from seed"
-        return Change("restart", new, new.init(), reason)
-    return Change("adopt", new, adopted, "Kept the networks")
+        return Change("restart", new, fresh(), reason)
+    return Change("adopt", new, new.pack(adopted) if packed else adopted, "Kept the networks")
 
 
 # ---------------------------------------------------------------------- one whole run

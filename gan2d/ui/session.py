@@ -445,14 +445,14 @@ class LabRun(PageJob):
             runs, state = self._start
             self._start = None
             step = int(jax.device_get(state["step"][0]))
-            change = Change("restart", runs, state, "")
+            change = Change("restart", runs, runs.pack(state), "")
             notice = self._start_notice.format(step=step)
         else:
-            change = transition(self._runs, self._state, [config], restart)
+            change = transition(self._runs, self._packed, [config], restart, packed=True)
             notice = f"{change.reason} {config.seed}." if change.reason else None
-        packed = change.runs.pack(change.state)
-        self._runs, self._packed, self._config = change.runs, packed, config
-        self._step = int(jax.device_get(change.state["step"][0]))
+            step = 0 if change.kind == "restart" else self._step
+        self._runs, self._packed, self._config = change.runs, change.state, config
+        self._step = step
         with self._lock:
             self.error = None
             self._message("error", None)
