@@ -7,6 +7,7 @@ import asyncio
 import http.client
 import socket
 import sys
+import threading
 import time
 import urllib.parse
 
@@ -439,3 +440,18 @@ def test_the_frame_ceiling_benchmark_trains_every_session_as_the_app_does():
     assert out["sessions"] == 3 and out["workers"] == 1 and out["min_fps"] > 0
     frames_steps = out["frames_per_s"] * out["steps_per_frame"]
     assert 0.7 * frames_steps <= out["steps_per_s"] <= 1.3 * frames_steps, out
+
+
+def test_the_settings_change_benchmark_times_both_ways_alone_and_busy():
+    """``benchmarks/settings_change.py`` (the README's figures for a settings change with
+    a busy event loop) times each way in each case and stops its busy thread."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from settings_change import measure
+
+    threads = threading.active_count()
+    out = measure("ns-gan", changes=2)
+    for way in ("plain", "packed"):
+        for case in ("alone", "busy"):
+            timing = out[f"{way}_{case}"]
+            assert 0 < timing["median_ms"] <= timing["p90_ms"], out
+    wait_until(lambda: threading.active_count() == threads, timeout=5)
