@@ -284,10 +284,9 @@ class Runs:
         """``with_hparams`` on a packed state: one call with the new values as one
         array (building ~20 small arrays and repacking the state would pass ~90 arrays
         through Python's lock, hundreds of milliseconds on a busy server)."""
-        names = sorted(self.configs[0].hparams())
-        values = np.array(
-            [[c.hparams()[k] for k in names] for c in self._padded_configs()], np.float32
-        )
+        rows = [c.hparams() for c in self._padded_configs()]
+        names = sorted(rows[0])
+        values = np.array([[row[k] for k in names] for row in rows], np.float32)
         return self._hparams_program(tuple(names))(packed, self._put(values))
 
     def _hparams_program(self, names: tuple[str, ...]):
