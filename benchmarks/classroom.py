@@ -6,8 +6,8 @@
     python benchmarks/classroom.py --sessions 1 --followers 30 [--json]
 
 Starts `panel serve app`, opens the sessions in one headless Chromium (a context each,
-so each is its own browser session) on ``--preset`` (default: the app's default) at 5
-steps a frame, presses Play in each (with ``--followers``, only
+so each is its own browser session) on ``--preset`` (default: the app's default) at
+``--speed`` steps a frame (default 5), presses Play in each (with ``--followers``, only
 in the teacher's page, which shares its run live; the followers open its link) and for
 ``--seconds`` measures, per page, the frames it painted per second and, about every
 2 s in every page that trains (less often in a class of more than 8: four changes a
@@ -40,7 +40,9 @@ tracebacks) are then those of all K processes together.
 The server's work per frame is the same in every case (the same data is sent, the same
 pacing holds); ``server_ms_per_frame`` shows how close.
 
-One JSON line: sessions, followers, preset, processes, refused, min_fps, median_fps,
+One JSON line: sessions, followers, preset, speed, processes, refused, min_fps, median_fps,
+median_steps_per_s (protocol clients only: the training steps each page's run made per
+second, the median over the pages),
 follower_min_fps, follower_median_fps, p90_control_ms, longest_stall_ms (protocol
 clients only: the longest time no page got a frame, the server's worst stall),
 offsite_requests (pages in a browser only), rss_idle_mb, rss_peak_mb,
@@ -255,10 +257,10 @@ def _browser_sessions(
     return refused, measured, len(offsite)
 
 
-def lab_query(preset: str) -> str:
-    """The query of a training page: ``preset`` at 5 steps a frame (the speed the
-    README's classroom tables were measured at)."""
-    return f"?preset={preset}&speed=5"
+def lab_query(preset: str, speed: int = 5) -> str:
+    """The query of a training page: ``preset`` at ``speed`` steps a frame (5: the speed
+    the README's classroom tables were measured at)."""
+    return f"?preset={preset}&speed={speed}"
 
 
 async def _drag(client: WireClient, until: float) -> None:
@@ -300,6 +302,7 @@ async def _wire_sessions(
     # as the server does with its pages'
     keep_out_of_collections()
     t0, start = time.perf_counter(), [c.frames for c in everyone]
+    first_steps = [c.step for c in everyone_training]
     drags = [asyncio.create_task(_drag(c, t0 + seconds)) for c in draggers]
     pids = [server.pid for server in servers]
     cpu = CpuWindow(pids)
@@ -329,6 +332,8 @@ async def _wire_sessions(
     counts = [c.frames - f0 for c, f0 in zip(everyone, start, strict=True)]
     fps = [n / wall for n in counts]
     measured = {"fps": fps, "latencies": latencies, "timeline": timeline}
+    last_steps = [c.step for c in everyone_training]
+    measured["steps_per_s"] = [(b - a) / wall for a, b in zip(first_steps, last_steps, strict=True)]
     measured["longest_stall_ms"] = longest_stall_ms(everyone, t0, t0 + wall)
     measured["dragging_fps"] = fps[sessions - dragging : sessions]
     measured.update(cpu.result(sum(counts)))
@@ -372,8 +377,9 @@ def run(
     preset: str = DEFAULT_PRESET,
     dragging: int = 0,
     processes: int = 1,
+    speed: int = 5,
 ) -> dict:
-    query = lab_query(preset)
+    query = lab_query(preset, speed)
     # one process: the server as an admin starts it; several: the cores shared out
     env = None if processes == 1 else {"GAN2D_WORKERS": str(max(1, os.cpu_count() // processes))}
     servers = []
@@ -405,17 +411,20 @@ def run(
     own, follow = fps[:sessions], fps[sessions:]
     drag = measured.get("dragging_fps") or []
     stall = measured.get("longest_stall_ms")  # protocol clients only
+    steps = measured.get("steps_per_s")  # protocol clients only
     finite = sorted(x for x in latencies if x != float("inf"))
     return {
         "sessions": sessions,
         "followers": followers,
         "clients": clients,
         "preset": preset,
+        "speed": speed,
         "processes": processes,
         "seconds": seconds,
         "refused": refused,
         "min_fps": round(min(own), 2),
         "median_fps": round(statistics.median(own), 2),
+        "median_steps_per_s": round(statistics.median(steps)) if steps else None,
         "dragging": dragging,
         "dragging_min_fps": round(min(drag), 2) if drag else None,
         "dragging_median_fps": round(statistics.median(drag), 2) if drag else None,
@@ -459,10 +468,11 @@ def main() -> None:
     parser.add_argument(
         "--processes", type=int, default=1, help="panel serve processes (wire only)"
     )
+    parser.add_argument("--speed", type=int, default=5, help="steps a frame each page asks")
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
-    if args.sessions < 1 or args.followers < 0 or args.seconds <= 0:
-        parser.error("--sessions >= 1, --followers >= 0, --seconds > 0")
+    if args.sessions < 1 or args.followers < 0 or args.seconds <= 0 or args.speed < 1:
+        parser.error("--sessions >= 1, --followers >= 0, --seconds > 0, --speed >= 1")
     clients = args.clients or ("drawn" if args.sessions + args.followers <= 8 else "light")
     if not 0 <= args.dragging <= args.sessions:
         parser.error("--dragging is between 0 and --sessions")
@@ -483,6 +493,7 @@ def main() -> None:
         args.preset,
         args.dragging,
         args.processes,
+        args.speed,
     )
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 

@@ -208,6 +208,26 @@ def test_the_readout_shows_progress_through_the_preset_while_it_is_the_preset():
     assert " of " not in lab._readout_html(frame).split("|")[0]
 
 
+def test_on_a_busy_server_the_readout_says_when_a_frame_trains_fewer_steps(monkeypatch):
+    import dataclasses
+
+    from test_ui_plots import make_frame
+
+    from gan2d.ui import lab as lab_module
+
+    lab = Lab(query={"preset": "ns-gan", "speed": "20"})
+    frame = make_frame(1250)
+    busy = SimpleNamespace(sharing=lambda besides: 11)
+    monkeypatch.setattr(lab_module, "scheduler", lambda: busy)
+    full = lab._readout_html(dataclasses.replace(frame, frame_steps=20))
+    assert full.endswith("sharing the server with 11 other runs")
+    fewer = lab._readout_html(dataclasses.replace(frame, frame_steps=5))
+    assert fewer.endswith("sharing the server with 11 other runs: 5 steps a frame, not 20")
+    alone = SimpleNamespace(sharing=lambda besides: 0)
+    monkeypatch.setattr(lab_module, "scheduler", lambda: alone)
+    assert "sharing" not in lab._readout_html(dataclasses.replace(frame, frame_steps=5))
+
+
 def test_the_presenter_view_is_large_and_hides_the_sidebar():
     from gan2d.ui.style import PRESENT_CSS
 

@@ -61,6 +61,13 @@ def test_the_admins_limits_come_from_the_environment(monkeypatch):
     monkeypatch.setenv("GAN2D_MAX_SESSIONS", "lots")  # not a number: the default holds
     monkeypatch.delenv("GAN2D_MAX_STEPS_PER_S")
     assert limits.max_sessions() >= 1 and limits.max_steps_per_s() is None
+    assert limits.frame_rate() == limits.FRAME_RATE  # unset: the default
+    monkeypatch.setenv("GAN2D_FRAME_RATE", "10")
+    assert limits.frame_rate() == 10.0
+    monkeypatch.setenv("GAN2D_FRAME_RATE", "fast")  # not a number: the default holds
+    assert limits.frame_rate() == limits.FRAME_RATE
+    monkeypatch.setenv("GAN2D_FRAME_RATE", "0")  # off: a frame trains the steps asked
+    assert limits.frame_rate() is None
 
 
 def test_panels_admin_page_is_served_beside_the_app():

@@ -13,9 +13,10 @@ import pytest
 from helpers import wait_until
 
 from gan2d.core.config import Config
+from gan2d.core.runs import Runs
 from gan2d.ui import session
 from gan2d.ui.scheduler import Job, Scheduler
-from gan2d.ui.session import LabRun, chunk_plan, divergence
+from gan2d.ui.session import LabRun, chunk_plan, divergence, frame_budget, frame_steps
 
 # small networks: each static config compiles in a second or two on a CPU
 TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3).validate()
@@ -53,8 +54,33 @@ def idle(run: LabRun) -> bool:
 def test_chunk_plan_uses_two_compiled_sizes():
     assert chunk_plan(1) == [1]
     assert chunk_plan(2) == [1, 1]
+    assert chunk_plan(7) == [5, 1, 1]
     assert chunk_plan(10) == [5, 5]
     assert sum(chunk_plan(50)) == 50 and set(chunk_plan(50)) == {5}
+
+
+def test_a_busy_frame_trains_the_most_steps_that_fit_its_time():
+    costs = {5: 0.010, 1: 0.003}  # seconds a chunk of 5 steps, of 1 step, took
+    assert frame_steps(20, None, costs) == 20  # not busy: the steps asked
+    assert frame_steps(20, 1.0, costs) == 20  # busy, but they fit
+    assert frame_steps(20, 0.025, costs) == 11  # 5 + 5 + 1: 23 ms; 12 steps take 26
+    assert frame_steps(20, 0.010, costs) == 5
+    assert frame_steps(20, 0.007, costs) == 2
+    assert frame_steps(20, -0.004, costs) == 1  # nothing fits: one step, never none
+    assert frame_steps(3, 1.0, costs) == 3  # never more than asked
+    assert frame_steps(20, 0.001, {}) == 20  # no cost measured yet: as asked
+    assert frame_steps(5, 0.005, {5: 0.010}) == 2  # one step guessed at a fifth of five
+
+
+def test_a_busy_run_keeps_its_frame_rate_but_trains_at_least_as_long_as_it_draws():
+    assert frame_budget(workers=2, runs=1, rate=6.0, snap_s=0.005) is None  # alone
+    assert frame_budget(workers=2, runs=30, rate=None, snap_s=0.005) is None  # turned off
+    # 30 runs on 2 workers at 6 frames/s: 11.1 ms of the workers a frame, 5 of them drawing
+    busy = frame_budget(workers=2, runs=30, rate=6.0, snap_s=0.005)
+    assert busy == pytest.approx(2 / 180 - 0.005)
+    assert frame_budget(workers=2, runs=4, rate=6.0, snap_s=0.005) == pytest.approx(2 / 24 - 0.005)
+    # 60 runs: 5.6 ms a frame, but training keeps at least the 5 ms a frame's drawing takes
+    assert frame_budget(workers=2, runs=60, rate=6.0, snap_s=0.005) == 0.005
 
 
 def test_divergence_detects_nan_and_explosions():
@@ -255,6 +281,40 @@ def test_ten_sessions_on_two_workers_all_get_frames(pool):
     assert pool.jobs == 0
 
 
+def test_a_shared_run_trains_fewer_steps_a_frame_and_all_of_them_alone(pool, monkeypatch):
+    """On a busy server a frame trains only the steps that fit the run's share of a
+    frame period (at 1,000 frames/s, a millisecond, less than a chunk takes here: one
+    step a frame); alone, the steps the page asks for."""
+    monkeypatch.setenv("GAN2D_FRAME_RATE", "1000")
+    packed_chunk = Runs.packed_chunk
+
+    def costly_chunk(*args, **kwargs):  # a chunk of a network far bigger than TINY's
+        time.sleep(0.02)
+        return packed_chunk(*args, **kwargs)
+
+    monkeypatch.setattr(Runs, "packed_chunk", costly_chunk)
+    run = LabRun(TINY, speed=20, pool=pool)
+    other = Counter()  # another run that always has work
+    try:
+        next_frame(run)
+        run.play()
+        pool.add(other)
+        frame = next_frame(run)
+        while frame.frame_steps != 1:  # once the run has timed its chunks
+            frame = next_frame(run)
+        after = next_frame(run)
+        assert after.frame_steps == 1 and after.step == frame.step + 1
+        pool.remove(other)
+        wait_until(lambda: pool.sharing(besides=run) == 0)
+        while frame.frame_steps != 20:
+            frame = next_frame(run)
+        after = next_frame(run)
+        assert after.frame_steps == 20 and after.step == frame.step + 20
+    finally:
+        pool.remove(other)
+        run.close()
+
+
 def test_a_closed_run_leaves_the_pool_and_is_never_due(run, pool):
     next_frame(run)
     run.play()
@@ -358,6 +418,8 @@ class ByHand:
     """A pool whose only worker is the test: it calls ``work()`` itself, so the order
     of a run's pieces of work and a page's actions is exactly the test's."""
 
+    workers = 1
+
     def add(self, job) -> None:
         pass
 
@@ -366,6 +428,9 @@ class ByHand:
 
     def wake(self) -> None:
         pass
+
+    def sharing(self, window_s: float = 1.0, besides=None) -> int:
+        return 0  # no other run: frames train the steps asked
 
 
 def frames_while_a_slider_moves(turns: int) -> list:

@@ -1052,7 +1052,12 @@ class Lab(pn.viewable.Viewer):
         parts.append(f"W1 {float(snap['sliced_w1']):.3f} (sliced)")
         others = scheduler().sharing(besides=self.runner)
         if others > 0:
-            parts.append(f"sharing the server with {others} other run{'s' * (others > 1)}")
+            shared = f"sharing the server with {others} other run{'s' * (others > 1)}"
+            if frame.frame_steps is not None and frame.frame_steps < self.settings.speed:
+                # the run keeps its pictures moving with fewer steps a frame (session.py)
+                shared += f": {frame.frame_steps} step{'s' * (frame.frame_steps > 1)} a frame"
+                shared += f", not {self.settings.speed}"
+            parts.append(shared)
         return sep.join(parts)
 
     def _explain_text(self) -> str:

@@ -5,6 +5,8 @@
   full (default: half the host memory available at start, over ``SESSION_MB``);
 - ``GAN2D_MAX_STEPS_PER_S``: a ceiling on each session's training steps per second, so
   that a few fast labs cannot slow everyone (default: none);
+- ``GAN2D_FRAME_RATE``: the frames per second a lab keeps on a busy server by training
+  fewer steps a frame than its page asks (default ``FRAME_RATE``; 0 turns it off);
 - ``GAN2D_ROUTE``: this process's letter when several serve one class behind a proxy
   (its share codes start with it; see ``gan2d.ui.share.route``).
 """
@@ -15,6 +17,7 @@ import ctypes
 import ctypes.util
 import functools
 import gc
+import os
 import threading
 
 from gan2d.core.memory import MIB, host_available_bytes
@@ -22,6 +25,8 @@ from gan2d.ui.scheduler import env_number
 
 MAX_SESSIONS_ENV = "GAN2D_MAX_SESSIONS"
 MAX_STEPS_ENV = "GAN2D_MAX_STEPS_PER_S"
+FRAME_RATE_ENV = "GAN2D_FRAME_RATE"
+FRAME_RATE = 6.0
 #: memory one open lab session holds on the server: its page's Bokeh document, its
 #: run's state and frames (measured with benchmarks/classroom.py; generous)
 SESSION_MB = 40
@@ -42,6 +47,14 @@ def max_sessions() -> int:
 def max_steps_per_s() -> float | None:
     """Each session's ceiling on training steps per second, or None."""
     return env_number(MAX_STEPS_ENV, kind=float, minimum=1.0)
+
+
+def frame_rate() -> float | None:
+    """The frames per second a lab keeps on a busy server (``GAN2D_FRAME_RATE``, else
+    ``FRAME_RATE``), or None when set to 0: then a frame always trains the steps asked."""
+    if os.environ.get(FRAME_RATE_ENV, "").strip() in ("0", "0.0", "off"):
+        return None
+    return env_number(FRAME_RATE_ENV, kind=float, minimum=0.1) or FRAME_RATE
 
 
 #: seconds after a lab closed before the server collects what it left and hands the

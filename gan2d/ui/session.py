@@ -9,8 +9,14 @@ what it means) is applied in the same turn as the piece it leads to.
 The run works one frame ahead: while the page paints frame N, frame N+1 waits in the
 slot and the steps of N+2 are trained; the snapshot of N+2 is taken as soon as the page
 collects N+1. The page collects a frame only after it has painted the previous one, so
-a slow browser gets fewer frames, never a backlog, and "steps per frame" means what it
-says. A paused run, or one waiting for its page, is not due and costs no compute.
+a slow browser gets fewer frames, never a backlog. A paused run, or one waiting for its
+page, is not due and costs no compute.
+
+"Steps per frame" means what it says, except on a busy server: there a frame trains
+only the steps that fit the run's share of a frame period at ``limits.frame_rate()``
+frames a second (``frame_steps``), so that a class keeps its pictures moving; the
+run's steps per second stay its fair share. A run is the same however its steps are
+cut into frames (``gan2d.core.train``), so this changes no result.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from gan2d.core import data, metrics, snapshot
 from gan2d.core.config import LOG_LOSSES, Config, is_static
 from gan2d.core.runs import Change, Runs, run_state, transition
 from gan2d.core.train import DIAGNOSTICS
-from gan2d.ui.limits import max_steps_per_s
+from gan2d.ui.limits import frame_rate, max_steps_per_s
 from gan2d.ui.plots import frame_drawing
 from gan2d.ui.scheduler import PageJob, Scheduler
 
@@ -51,10 +57,42 @@ SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
 _RUN_IDS = itertools.count(1)
 
 
-def chunk_plan(speed: int) -> list[int]:
-    """Steps per frame -> chunk sizes to run (only sizes in CHUNK_SIZES compile)."""
-    base = 5 if speed % 5 == 0 else 1
-    return [base] * (speed // base)
+def chunk_plan(steps: int) -> list[int]:
+    """Steps -> chunk sizes to run (only sizes in CHUNK_SIZES compile): as many of the
+    large size as fit, then single steps."""
+    big, one = CHUNK_SIZES
+    return [big] * (steps // big) + [one] * (steps % big)
+
+
+def frame_steps(speed: int, budget_s: float | None, chunk_s: dict[int, float]) -> int:
+    """The steps the next frame trains: ``speed``; or, given a ``budget_s`` (the seconds
+    of training a frame may take on a busy server), the most steps up to ``speed`` whose
+    chunks fit it, costed by the seconds each chunk size took lately (``chunk_s``; a
+    size not measured yet is guessed from the other), and at least one."""
+    if budget_s is None or speed <= 1 or not chunk_s:
+        return speed
+    big, one = CHUNK_SIZES
+    c_big = chunk_s.get(big, chunk_s.get(one, 0.0) * big)
+    c_one = chunk_s.get(one, chunk_s.get(big, 0.0) / big)
+    for steps in range(speed, 1, -1):
+        if (steps // big) * c_big + (steps % big) * c_one <= budget_s:
+            return steps
+    return 1
+
+
+def frame_budget(workers: int, runs: int, rate: float | None, snap_s: float) -> float | None:
+    """Seconds of training a frame may take for a run to keep ``rate`` frames a second
+    while ``runs`` share ``workers`` (None: a run alone, or no rate): its share of the
+    workers' time over a frame period, less what its snapshot takes (``snap_s``); but
+    never less than the snapshot, so that making frames does not take more of a busy
+    run's time than training does."""
+    if rate is None or runs <= 1:
+        return None
+    return max(workers / (runs * rate) - snap_s, snap_s)
+
+
+def _smoothed(old: float | None, new: float, weight: float = 0.3) -> float:
+    return new if old is None else old + weight * (new - old)
 
 
 @dataclasses.dataclass
@@ -72,6 +110,8 @@ class Frame:
     hist: dict[str, np.ndarray]
     w1: float | None
     steps_per_s: float
+    # steps a frame trains now: the page's speed, or fewer on a busy server (None: paused)
+    frame_steps: int | None = None
     # the arrays its plots draw (``gan2d.ui.plots.drawing``), made with the frame
     drawn: dict | None = None
 
@@ -215,6 +255,10 @@ class LabRun(PageJob):
         self._visible = True
         self._steps_per_s_cap = max_steps_per_s()
         self._not_before = 0.0  # with a ceiling: when the next chunk may start
+        self._frame_rate = frame_rate()  # kept on a busy server (None: speed steps always)
+        self._chunk_s: dict[int, float] = {}  # seconds a chunk of each size took lately
+        self._snap_s: float | None = None  # seconds a frame's snapshot and drawing took lately
+        self._frame_steps = speed  # steps the last frame's training made
         self._stop_at: int | None = None  # play pauses at this step (a challenge's budget)
         self._step = 0  # the state's step (the worker's count)
         self._paused = False  # paused since the last frame, which showed it playing
@@ -451,6 +495,8 @@ class LabRun(PageJob):
             change = transition(self._runs, self._packed, [config], restart, packed=True)
             notice = f"{change.reason} {config.seed}." if change.reason else None
             step = 0 if change.kind == "restart" else self._step
+        if self._runs is None or change.runs.static != self._runs.static:
+            self._chunk_s, self._snap_s = {}, None  # other networks: other costs
         self._runs, self._packed, self._config = change.runs, change.state, config
         self._step = step
         with self._lock:
@@ -483,7 +529,9 @@ class LabRun(PageJob):
 
     def _make_frame(self, playing: bool) -> None:
         """Snapshot the state into the one-frame slot and tell the page."""
-        if not snapshot.is_compiled(self._runs, RESOLUTION):
+        start = time.perf_counter()
+        compiled = snapshot.is_compiled(self._runs, RESOLUTION)
+        if not compiled:
             self._say("compile", "info", "Compiling the networks (a few seconds)…")
         (snap,) = snapshot.take(self._runs, self._packed, self._snap_key, self._extent, RESOLUTION)
         self._say("compile", None)
@@ -511,8 +559,11 @@ class LabRun(PageJob):
             hist=histogram(snap, self._config.loss in LOG_LOSSES),
             w1=w1,
             steps_per_s=self._curves.steps_per_s if playing else 0.0,
+            frame_steps=self._frame_steps if playing else None,
         )
         frame.drawn = frame_drawing(frame)  # here, not on the event loop that serves every page
+        if compiled:
+            self._snap_s = _smoothed(self._snap_s, time.perf_counter() - start)
         with self._lock:
             self._frame, self._wanted = frame, False
             listeners = list(self._listeners)
@@ -524,14 +575,21 @@ class LabRun(PageJob):
 
     def _train(self, mode: str, steps: int, version: int) -> None:
         """A frame's worth of steps (or one queued single step)."""
+        if mode == "both":
+            steps = self._frame_steps = frame_steps(steps, self._frame_budget(), self._chunk_s)
         if self._steps_per_s_cap and mode == "both":
             start = max(self._not_before, time.monotonic())
             self._not_before = start + steps / self._steps_per_s_cap
         for n in chunk_plan(steps):
-            if not self._runs.is_compiled(n, mode, packed=True):
+            compiled = self._runs.is_compiled(n, mode, packed=True)
+            if not compiled:
                 self._say("compile", "info", "Compiling this setting (a few seconds, once)…")
+            began = time.perf_counter()
             self._packed, diag = self._runs.packed_chunk(self._packed, n, mode)
             diag = run_state(self._runs.fetch_diag(diag, n, mode), 0)
+            if compiled and mode == "both":
+                took = time.perf_counter() - began
+                self._chunk_s[n] = _smoothed(self._chunk_s.get(n), took)
             problem = divergence(diag)
             if problem:
                 self._set_diverged(problem)
@@ -544,6 +602,11 @@ class LabRun(PageJob):
         if mode == "both" and self._stop_at is not None and self._step >= self._stop_at:
             with self._lock:
                 self._playing = False  # the budget is spent: the frame shows that step
+
+    def _frame_budget(self) -> float | None:
+        """``frame_budget`` for this run now."""
+        runs = self._pool.sharing(besides=self) + 1
+        return frame_budget(self._pool.workers, runs, self._frame_rate, self._snap_s or 0.0)
 
     def _set_diverged(self, problem: str) -> None:
         with self._lock:
