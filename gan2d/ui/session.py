@@ -14,9 +14,10 @@ page, is not due and costs no compute.
 
 "Steps per frame" means what it says, except on a busy server: there a frame trains
 only the steps that fit the run's share of a frame period at ``limits.frame_rate()``
-frames a second (``frame_steps``), so that a class keeps its pictures moving; the
-run's steps per second stay its fair share. A run is the same however its steps are
-cut into frames (``gan2d.core.train``), so this changes no result.
+frames a second (``frame_budget``, ``frame_steps``), so that a class keeps its pictures
+moving, but never for less time than the frame's snapshot takes: more frames cost the
+run some of its steps per second, never more than half of its time. A run is the same
+however its steps are cut into frames (``gan2d.core.train``), so this changes no result.
 """
 
 from __future__ import annotations
