@@ -83,6 +83,15 @@ def test_a_packed_state_trains_exactly_as_the_state_and_unpacks_to_it(n_runs):
     assert runs.is_compiled(5, packed=True) and not runs.is_compiled(7, packed=True)
 
 
+def test_a_run_that_trains_packed_is_compiled_without_ever_unpacking():
+    """Regression: ``is_compiled(packed=True)`` asked for ``unpack`` too, which a lab's
+    run never needs: its page said "Compiling..." during every chunk, and a busy lab
+    never timed its chunks (so never trained fewer steps a frame)."""
+    runs = Runs([TINY.with_changes(width=12)])  # a shape no other test compiles
+    packed, _ = runs.packed_chunk(runs.pack(runs.init()), 5)
+    assert runs.is_compiled(5, packed=True) and not runs.has_program("unpack")
+
+
 # ---------------------------------------------------------------------- transitions
 
 

@@ -222,10 +222,11 @@ class Runs:
 
     def is_compiled(self, n: int, mode: str = "both", packed: bool = False) -> bool:
         """Whether init and an ``n``-step chunk (``packed_chunk`` with ``packed``) are
-        compiled (a call would not wait for a compile)."""
+        compiled (a call would not wait for a compile). Training a packed state never
+        unpacks it, so ``unpack`` is not asked for (a lab may never compile it)."""
         if not packed:
             return self.has_program("init") and self.has_program("chunk", n, mode)
-        names = ("init", "pack", "unpack")
+        names = ("init", "pack")
         return all(map(self.has_program, names)) and self.has_program("packed-chunk", n, mode)
 
     # ------------------------------------------------------------------ training
