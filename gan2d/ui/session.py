@@ -578,9 +578,9 @@ class LabRun(PageJob):
         """A frame's worth of steps (or one queued single step)."""
         if mode == "both":
             steps = self._frame_steps = frame_steps(steps, self._frame_budget(), self._chunk_s)
-        if self._steps_per_s_cap and mode == "both":
-            start = max(self._not_before, time.monotonic())
-            self._not_before = start + steps / self._steps_per_s_cap
+            if self._steps_per_s_cap:
+                start = max(self._not_before, time.monotonic())
+                self._not_before = start + steps / self._steps_per_s_cap
         for n in chunk_plan(steps):
             compiled = self._runs.is_compiled(n, mode, packed=True)
             if not compiled:
