@@ -100,21 +100,23 @@ def test_make_it_mine_continues_the_exact_state_in_a_run_of_ones_own():
         teacher.runner.play()
         wait_until(lambda: shown(teacher) and teacher.clock.step >= 20)
         teacher.runner.pause()
-        wait_until(lambda: not teacher.runner.due())
-        shown(teacher)
-        step = teacher.runner._state["step"][0]
+        # a chunk in flight when Pause is pressed still lands: the frame that shows the
+        # pause (made after it) is the step the teacher's page stands at
+        wait_until(lambda: shown(teacher) and teacher._last_frame.frame_steps is None)
+        step = teacher.clock.step
+        assert int(teacher.runner._state["step"][0]) == step
         teacher_g = np.asarray(teacher.runner._state["g"][0]["w"])
         follower._make_it_mine()
         wait_until(lambda: follower.runner is not None)
         assert follower.following is None and not follower.widgets["loss"].disabled
-        wait_until(lambda: (follower._tick(), f"step {int(step):,}" in follower.notice.text)[1])
+        wait_until(lambda: (follower._tick(), f"step {step:,}" in follower.notice.text)[1])
         assert "yours now" in follower.notice.text
-        wait_until(lambda: shown(follower) and follower.clock.step == int(step))
+        wait_until(lambda: shown(follower) and follower.clock.step == step)
         np.testing.assert_array_equal(np.asarray(follower.runner._state["g"][0]["w"]), teacher_g)
         # its own now: it trains on while the teacher's run stays where it was
         follower.runner.play()
-        wait_until(lambda: shown(follower) and follower.clock.step > int(step))
-        assert int(teacher.runner._state["step"][0]) == int(step)
+        wait_until(lambda: shown(follower) and follower.clock.step > step)
+        assert int(teacher.runner._state["step"][0]) == step
         assert "follow" not in follower.query()
     finally:
         follower.close()
