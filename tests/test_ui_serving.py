@@ -66,8 +66,12 @@ def test_the_admins_limits_come_from_the_environment(monkeypatch):
     assert limits.frame_rate() == 10.0
     monkeypatch.setenv("GAN2D_FRAME_RATE", "fast")  # not a number: the default holds
     assert limits.frame_rate() == limits.FRAME_RATE
-    monkeypatch.setenv("GAN2D_FRAME_RATE", "0")  # off: a frame trains the steps asked
-    assert limits.frame_rate() is None
+    for off in ("0", " 0.00 ", "OFF"):  # off: a frame trains the steps asked
+        monkeypatch.setenv("GAN2D_FRAME_RATE", off)
+        assert limits.frame_rate() is None, off
+    for odd in ("-2", "nan", "inf"):  # below the minimum, or not a number: the default
+        monkeypatch.setenv("GAN2D_FRAME_RATE", odd)
+        assert limits.frame_rate() == limits.FRAME_RATE, odd
 
 
 def test_panels_admin_page_is_served_beside_the_app():

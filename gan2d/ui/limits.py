@@ -52,9 +52,17 @@ def max_steps_per_s() -> float | None:
 def frame_rate() -> float | None:
     """The frames per second a lab keeps on a busy server (``GAN2D_FRAME_RATE``, else
     ``FRAME_RATE``), or None when set to 0: then a frame always trains the steps asked."""
-    if os.environ.get(FRAME_RATE_ENV, "").strip() in ("0", "0.0", "off"):
+    raw = os.environ.get(FRAME_RATE_ENV, "").strip().lower()
+    if raw == "off" or _is_zero(raw):
         return None
     return env_number(FRAME_RATE_ENV, kind=float, minimum=0.1) or FRAME_RATE
+
+
+def _is_zero(raw: str) -> bool:
+    try:
+        return float(raw) == 0.0
+    except ValueError:
+        return False
 
 
 #: seconds after a lab closed before the server collects what it left and hands the

@@ -16,6 +16,7 @@ from __future__ import annotations
 import abc
 import collections
 import logging
+import math
 import os
 import threading
 import time
@@ -90,7 +91,7 @@ def env_number(name: str, kind=int, minimum=1):
         value = kind(raw)
     except ValueError:
         value = None
-    if value is None or value < minimum:
+    if value is None or not math.isfinite(value) or value < minimum:
         log.warning("gan2d: %s=%r is not a number >= %s; ignored", name, raw, minimum)
         return None
     return value
