@@ -173,6 +173,7 @@ def test_a_closed_lab_and_its_run_are_freed():
         lab._share_live()  # a shared run too: its share must not hold it either
         lab._on_ack(SimpleNamespace(data=1))
         refs = [weakref.ref(lab), weakref.ref(lab.runner), weakref.ref(lab._last_frame)]
+        refs.append(weakref.ref(lab.copy_button))  # a button with code for the page
         lab.close()
         return refs
 
@@ -180,7 +181,7 @@ def test_a_closed_lab_and_its_run_are_freed():
         refs = play_share_and_close()
         wait_until(lambda: pool.jobs == 0 and pool.working == 0)  # its last piece ends
         gc.collect()
-        assert [r() is None for r in refs] == [True, True, True]
+        assert [r() is None for r in refs] == [True, True, True, True]
     finally:
         pool.shutdown()
 

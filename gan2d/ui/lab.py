@@ -61,11 +61,11 @@ try {
     document.execCommand("copy");
     area.remove();
   }
-  button.label = "Link copied";
+  source.label = "Link copied";
 } catch (err) {
-  button.label = "Copy failed";
+  source.label = "Copy failed";
 }
-setTimeout(() => { button.label = "Copy link"; }, 1500);
+setTimeout(() => { source.label = "Copy link"; }, 1500);
 """
 NOTEBOOK_TICK_MS = 150  # a notebook cell's frames: on a timer, with no acknowledgement
 
@@ -232,7 +232,9 @@ class Lab(pn.viewable.Viewer):
         # in the page: the address bar holds the whole state (settings, seed, hidden
         # items, presenter view); the clipboard API needs https or localhost, so a
         # classroom server on plain http gets the older copy command instead
-        self.copy_button.js_on_click(args={"button": self.copy_button}, code=COPY_LINK_JS)
+        # (``source`` in the code is the button: passed in ``args`` it stayed in Panel's
+        # registry of callbacks, a weak mapping whose value then held its key, for good)
+        self.copy_button.js_on_click(code=COPY_LINK_JS)
         self.share_button = pn.widgets.Button(label="Share live", width=110, align="center")
         self.share_button.on_click(lambda e: self.notice.guard(self._share_live)())
         self.share_line = status_line("", css_classes=["gan2d-status"], visible=False)
