@@ -46,9 +46,12 @@ second, the median over the pages),
 follower_min_fps, follower_median_fps, p90_control_ms, longest_stall_ms (protocol
 clients only: the longest time no page got a frame, the server's worst stall),
 offsite_requests (pages in a browser only), rss_idle_mb, rss_peak_mb,
-rss_after_close_mb, server_errors, server_cores (how much of one core the server used
-while measuring), machine_cores (all processes, pages included), server_ms_per_frame
-(the server's CPU time per frame delivered to a page, training included),
+rss_after_close_mb, rss_after_each_class_mb (with ``--classes N``: the same class N times
+in a row, the frame rates from the first; the memory after each, to tell what the first
+class leaves for every later one from what each class leaves), server_errors,
+server_cores (how much of one core the server used while measuring), machine_cores (all
+processes, pages included), server_ms_per_frame (the server's CPU time per frame
+delivered to a page, training included),
 loop_ms_per_frame (the part of it spent on the server's event-loop thread, where every
 page's messages are built and written: one thread, whatever the cores), machine,
 and with ``--clients wire`` a timeline: the median frame rate and the server's memory
@@ -378,6 +381,7 @@ def run(
     dragging: int = 0,
     processes: int = 1,
     speed: int = 5,
+    classes: int = 1,
 ) -> dict:
     query = lab_query(preset, speed)
     # one process: the server as an admin starts it; several: the cores shared out
@@ -392,16 +396,21 @@ def run(
         _warm_visits(servers, query)
         rss_idle = _rss(pids)
         memory = Memory(pids)
-        if clients == "wire":
-            refused, measured, offsite = asyncio.run(
-                _wire_sessions(servers, sessions, followers, seconds, query, dragging)
-            )
-        else:
-            refused, measured, offsite = _browser_sessions(
-                servers[0], sessions, followers, seconds, light=clients == "light", query=query
-            )
-        time.sleep(SESSION_GONE_S)
-        rss_after = _rss(pids)
+        after_each = []
+        for i in range(classes):
+            if clients == "wire":
+                got = asyncio.run(
+                    _wire_sessions(servers, sessions, followers, seconds, query, dragging)
+                )
+            else:
+                got = _browser_sessions(
+                    servers[0], sessions, followers, seconds, light=clients == "light", query=query
+                )
+            if i == 0:
+                refused, measured, offsite = got
+            time.sleep(SESSION_GONE_S)
+            after_each.append(_rss(pids))
+        rss_after = after_each[0]
         memory.stop()
         errors = sum(server.output().count("Traceback") for server in servers)
     finally:
@@ -438,6 +447,7 @@ def run(
         "rss_idle_mb": _mb(rss_idle),
         "rss_peak_mb": _mb(memory.peak),
         "rss_after_close_mb": _mb(rss_after),  # None: the server had exited
+        "rss_after_each_class_mb": [_mb(r) for r in after_each] if classes > 1 else None,
         "server_errors": errors,
         "server_cores": round(measured["server_cores"], 2),
         "machine_cores": round(measured["machine_cores"], 2),
@@ -469,10 +479,21 @@ def main() -> None:
         "--processes", type=int, default=1, help="panel serve processes (wire only)"
     )
     parser.add_argument("--speed", type=int, default=5, help="steps a frame each page asks")
+    parser.add_argument(
+        "--classes", type=int, default=1, help="the same class this many times in a row"
+    )
     parser.add_argument("--json", action="store_true", help="only the JSON line")
     args = parser.parse_args()
-    if args.sessions < 1 or args.followers < 0 or args.seconds <= 0 or args.speed < 1:
-        parser.error("--sessions >= 1, --followers >= 0, --seconds > 0, --speed >= 1")
+    if (
+        args.sessions < 1
+        or args.followers < 0
+        or args.seconds <= 0
+        or args.speed < 1
+        or args.classes < 1
+    ):
+        parser.error(
+            "--sessions >= 1, --followers >= 0, --seconds > 0, --speed >= 1, --classes >= 1"
+        )
     clients = args.clients or ("drawn" if args.sessions + args.followers <= 8 else "light")
     if not 0 <= args.dragging <= args.sessions:
         parser.error("--dragging is between 0 and --sessions")
@@ -494,6 +515,7 @@ def main() -> None:
         args.dragging,
         args.processes,
         args.speed,
+        args.classes,
     )
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
