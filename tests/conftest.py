@@ -66,3 +66,29 @@ def lab_page(chromium, app_server):
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture(autouse=True)
+def first_frame_at_connect(monkeypatch):
+    """``GAN2D_TEST_FIRST_FRAME=1``: every lab's first frame is ready before
+    ``Lab.connect`` returns, as on a fast host with a warm compile cache, where a test
+    that changes a setting right after connecting meets a frame made with the old one.
+    Off by default; a way to find such races on a slow machine (two were found by CI
+    on a faster host than this project's)."""
+    if os.environ.get("GAN2D_TEST_FIRST_FRAME") != "1":
+        return
+    import time
+
+    from gan2d.ui.lab import Lab
+
+    connect = Lab.connect
+
+    def connect_then_wait_for_the_first_frame(self, *args, **kwargs):
+        connect(self, *args, **kwargs)
+        run, deadline = self.runner, time.monotonic() + 120
+        while run is not None and run._frame is None and not (run.closed or run.error):
+            if time.monotonic() > deadline:
+                break  # the test's own waits report it
+            time.sleep(0.005)
+
+    monkeypatch.setattr(Lab, "connect", connect_then_wait_for_the_first_frame)
