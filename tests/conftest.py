@@ -77,7 +77,7 @@ def first_frame_at_connect(monkeypatch):
     on a faster host than this project's)."""
     if os.environ.get("GAN2D_TEST_FIRST_FRAME") != "1":
         return
-    import time
+    from helpers import wait_until
 
     from gan2d.ui.lab import Lab
 
@@ -85,10 +85,8 @@ def first_frame_at_connect(monkeypatch):
 
     def connect_then_wait_for_the_first_frame(self, *args, **kwargs):
         connect(self, *args, **kwargs)
-        run, deadline = self.runner, time.monotonic() + 120
-        while run is not None and run._frame is None and not (run.closed or run.error):
-            if time.monotonic() > deadline:
-                break  # the test's own waits report it
-            time.sleep(0.005)
+        run = self.runner  # None: a follower, or a full server
+        if run is not None:
+            wait_until(lambda: run._frame is not None or run.closed or run.error, timeout=120)
 
     monkeypatch.setattr(Lab, "connect", connect_then_wait_for_the_first_frame)
