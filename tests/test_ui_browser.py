@@ -49,6 +49,11 @@ window.gan2dTest = {
     return null;
   },
   colorBarTitle() { return this.models().find(m => m.type === 'ColorBar').title; },
+  curve(name) {
+    // the chart source that has the column, as plain arrays: [steps, values]
+    const source = this.models().find(m => m.type === 'ColumnDataSource' && this.column(m, name));
+    return source ? [[...this.column(source, 'step')], [...this.column(source, name)]] : null;
+  },
 };
 """
 
@@ -79,6 +84,11 @@ def test_page_loads_and_play_advances_steps_and_samples(lab_page, app_server):
     frames = page.evaluate("window.gan2d.frames")
     page.wait_for_function(f"window.gan2d.frames > {frames + 3}", timeout=FRAME_MS)
     page.get_by_role("button", name="Pause").click()
+    # the loss chart has drawn points: numbers, one per frame's step, in order
+    page.wait_for_function("gan2dTest.curve('d_loss')[0].length >= 2", timeout=FRAME_MS)
+    steps, losses = page.evaluate("gan2dTest.curve('d_loss')")
+    assert steps == sorted(steps) and steps[-1] >= 50
+    assert all(isinstance(v, int | float) for v in losses)
     assert_clean(page, app_server)
 
 
