@@ -266,6 +266,62 @@ def test_patch_messages_refer_to_the_pages_models_as_bokehs_own_do():
     assert ours.has_ref(source) and ours.has_ref(fresh) and not ours.has_ref(Scatter())
 
 
+def test_a_patch_message_gives_the_page_what_bokehs_own_would():
+    """``patch_message`` (what a frame's patch is built with) and Bokeh's own
+    ``PATCH-DOC``, applied to two copies of a page, leave them alike: long arrays,
+    short ones (sent as lists, NaN and all), a model the page has (a reference) and one
+    it does not (sent whole, then known); with fewer binary buffers."""
+    import numpy as np
+    from bokeh.document import Document
+    from bokeh.models import ColumnDataSource, Range1d
+    from bokeh.plotting import figure
+
+    from gan2d.ui.feed import PROTOCOL, patch_message
+
+    def page_and_events():
+        doc = Document()
+        fig = figure()
+        source = ColumnDataSource({"x": [0.0], "y": [0.0]})
+        curve = ColumnDataSource({"x": [0.0], "y": [1.0]})
+        fig.scatter("x", "y", source=source)
+        fig.line("x", "y", source=curve)
+        other = figure()
+        doc.add_root(fig)
+        doc.add_root(other)
+        doc.models.flush_synced()  # as Bokeh does once the page has the document
+        page = Document.from_json(doc.to_json())
+        events: list = []
+        doc.on_change(events.append)
+        source.data = {"x": np.linspace(0, 1, 300), "y": np.array([1.0, np.nan, 3.0] * 100)}
+        curve.stream({"x": np.array([2.0, 3.0, 4.0]), "y": np.array([np.nan, 5.0, np.inf])})
+        fig.x_range = Range1d(-1, 5)  # a model the page does not have yet
+        fig.y_range.end = 9.0
+        other.x_range = fig.y_range  # a model the page has: named, not sent again
+        return doc, page, (source, curve), (fig, other), events
+
+    pages = []
+    for make in (patch_message, lambda events: PROTOCOL.create("PATCH-DOC", events)):
+        doc, page, sources, (fig, other), events = page_and_events()
+        message = make(events)
+        message.apply_to_document(page)
+        for source in sources:
+            shown = page.get_model_by_id(source.id).data
+            for column in ("x", "y"):
+                np.testing.assert_array_equal(
+                    np.asarray(shown[column], float), np.asarray(source.data[column], float)
+                )
+        page_fig = page.get_model_by_id(fig.id)
+        assert (page_fig.x_range.id, page_fig.x_range.end) == (fig.x_range.id, 5)
+        assert page_fig.y_range.end == 9.0
+        assert page.get_model_by_id(other.id).x_range is page_fig.y_range
+        assert fig.x_range not in doc.models._new_models  # the page has it now
+        # one model goes whole (the new range); the others are named by their ids
+        assert message.content_json.count('"type":"object"') == 1
+        pages.append(len(message.buffers))
+    ours, bokehs = pages
+    assert ours < bokehs  # the streamed points went as lists
+
+
 def test_the_frame_clock_sets_a_frames_values_on_its_page_with_the_number_last(monkeypatch):
     """A frame's values go to the page's model (the number last) and stay on the
     component; Panel does not take them back from the model as if the page had changed

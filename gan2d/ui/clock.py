@@ -194,7 +194,8 @@ class LazyRefSerializer(Serializer):
 
     def __init__(self, *, references=frozenset(), deferred=True, check_circular=False):
         super().__init__(deferred=deferred, check_circular=check_circular)
-        self._known = references if isinstance(references, set | frozenset) else set(references)
+        known = isinstance(references, set | frozenset | SyncedModels)
+        self._known = references if known else set(references)
 
     def has_ref(self, obj) -> bool:
         return id(obj) in self._references or (isinstance(obj, Model) and obj in self._known)
@@ -204,6 +205,19 @@ class LazyRefSerializer(Serializer):
         if ref is None and isinstance(obj, Model) and obj in self._known:
             ref = self._references[id(obj)] = obj.ref
         return ref
+
+
+class SyncedModels:
+    """The models a document's page has (Bokeh's ``synced_references``: the document's
+    models less those new since the page last had it), asked about one model at a time
+    rather than made into a set of all ~600 for each message."""
+
+    def __init__(self, models):
+        self._models = models  # the document's ``DocumentModelManager``
+
+    def __contains__(self, model) -> bool:
+        models = self._models
+        return models.get_by_id(model.id) is model and model not in models._new_models
 
 
 class IndexedDeserializer(Deserializer):

@@ -32,17 +32,16 @@ from collections import deque
 
 import numpy as np
 import panel as pn
-from bokeh.core.serialization import Buffer, Serializer
+from bokeh.core.serialization import Buffer
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent
 from bokeh.layouts import column
-from bokeh.model import Model
 from bokeh.protocol import Protocol
 from bokeh.protocol.messages.patch_doc import PatchJson, patch_doc
 from panel.io.document import _WRITE_BLOCK, _WRITE_MSGS, dispatch_tornado
 from panel.io.model import monkeypatch_events
 
-from gan2d.ui.clock import FrameClock
+from gan2d.ui.clock import FrameClock, LazyRefSerializer, SyncedModels
 
 log = logging.getLogger(__name__)
 
@@ -128,36 +127,21 @@ class Feed:
         return None
 
 
-class PatchSerializer(Serializer):
-    """Bokeh's serializer for a patch of one document, with two savings on a frame's
-    patch (the event loop makes one per frame per page, ~125 a second for a class):
+class PatchSerializer(LazyRefSerializer):
+    """Bokeh's serializer for a patch of one document, with savings on a frame's patch
+    (the event loop makes one per frame per page, ~125 a second for a class):
 
-    - A model the page already has is written as a reference, found when it is met.
-      Bokeh's ``PATCH-DOC`` first makes the reference of every model in the document
-      (~600 for a lab's page), on every message, to look up the few the patch names.
-    - A short array (a curve's newest points) goes as a JSON list. As a binary buffer
-      it costs an id, a header and two websocket frames of its own: a frame's patch
-      had 35 buffers, 24 of them a single number. A buffer's id is a plain count (Bokeh's
-      ``make_id`` reads its settings, from the environment, for each)."""
+    - Whether the page has a model is asked of the document when the patch meets the
+      model (``SyncedModels``): Bokeh's ``PATCH-DOC`` first makes a set of the
+      document's models (~600 on a lab's page) for each message.
+    - A short array (a curve's first points) goes as a JSON list. As a binary buffer it
+      costs an id, a header and two websocket frames of its own: a new run's first
+      frame had 35 buffers, 24 of them a single number.
+    - A buffer's id is a plain count (Bokeh's ``make_id`` reads its settings, from the
+      environment, for each)."""
 
     def __init__(self, doc: Document):
-        super().__init__()
-        self._models = doc.models
-
-    def get_ref(self, obj):
-        ref = self._references.get(id(obj))
-        if ref is None and isinstance(obj, Model) and self._synced(obj):
-            ref = obj.ref
-        return ref
-
-    def has_ref(self, obj) -> bool:
-        return self.get_ref(obj) is not None
-
-    def _synced(self, model: Model) -> bool:
-        # Bokeh's ``synced_references``: the document's models, less those new since
-        # the page last had the document (they are sent whole)
-        models = self._models
-        return models.get_by_id(model.id) is model and model not in models._new_models
+        super().__init__(references=SyncedModels(doc.models))
 
     def _encode_ndarray(self, obj: np.ndarray):
         if obj.ndim == 1 and obj.size <= SHORT_ARRAY and obj.dtype.kind in "fiu":
