@@ -16,7 +16,14 @@ from gan2d.core.config import Config
 from gan2d.core.runs import Runs
 from gan2d.ui import session
 from gan2d.ui.scheduler import Job, Scheduler
-from gan2d.ui.session import LabRun, chunk_plan, divergence, frame_budget, frame_steps
+from gan2d.ui.session import (
+    LabRun,
+    chunk_plan,
+    divergence,
+    frame_budget,
+    frame_steps,
+    w1_every_s,
+)
 
 # small networks: each static config compiles in a second or two on a CPU
 TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3).validate()
@@ -429,6 +436,33 @@ class ByHand:
 
     def sharing(self, window_s: float = 1.0, besides=None) -> int:
         return 0  # no other run: frames train the steps asked
+
+
+def test_a_busy_server_computes_fewer_exact_w1s():
+    """The exact W1 (an assignment problem, as costly as a frame's training) is about
+    once a second for a run alone; on a server shared by 30 training runs, once every
+    10 s each, so that the class's frames are not spent on it. A run's first frame has
+    one either way."""
+    assert w1_every_s(1) == 1.0 and w1_every_s(3) == 1.0
+    assert w1_every_s(30) == pytest.approx(10.0)
+    for others, has_w1 in ((0, True), (29, False)):
+        pool = ByHand()
+        pool.sharing = lambda window_s=1.0, besides=None, n=others: n
+        run = LabRun(TINY, speed=5, pool=pool)
+        try:
+            while (first := run.take_frame()) is None:
+                run.work()
+            assert first.w1 is not None
+            run.play()
+            run._last_w1_t -= 5.0  # the last W1 was 5 s ago, many frames back
+            run._frames_since_w1 = session.W1_EVERY_FRAMES
+            run.work()  # a frame's steps
+            run.work()  # its frame
+            frame = run.take_frame()
+            assert frame is not None and frame.step == 5
+            assert (frame.w1 is not None) == has_w1, others
+        finally:
+            run.close()
 
 
 def frames_while_a_slider_moves(turns: int) -> list:

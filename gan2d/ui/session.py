@@ -49,6 +49,8 @@ W1_EVERY_S = 1.0
 # ...and at most once in this many frames: its optimal assignment costs about as much
 # as a frame's training, and on a busy server (a class) frames are far apart
 W1_EVERY_FRAMES = 10
+# ...and the runs of a busy server together make about this many a second at most
+W1_PER_S = 3.0
 KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config
 LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
 GRAD_LIMIT = 1e7
@@ -90,6 +92,13 @@ def frame_budget(workers: int, runs: int, rate: float | None, snap_s: float) -> 
     if rate is None or runs <= 1:
         return None
     return max(workers / (runs * rate) - snap_s, snap_s)
+
+
+def w1_every_s(runs: int) -> float:
+    """Seconds between a run's exact W1s while ``runs`` train on the server: about one a
+    second, but no more than ``W1_PER_S`` a second for all of them together (one costs
+    about as much as a frame's training: at 30 runs, one each every 10 s)."""
+    return max(W1_EVERY_S, runs / W1_PER_S)
 
 
 def _smoothed(old: float | None, new: float, weight: float = 0.3) -> float:
@@ -260,6 +269,7 @@ class LabRun(PageJob):
         self._chunk_s: dict[int, float] = {}  # seconds a chunk of each size took lately
         self._snap_s: float | None = None  # seconds a frame's snapshot and drawing took lately
         self._frame_steps = speed  # steps the last frame's training made
+        self._sharing = 1  # runs training on the server lately, this one included
         self._stop_at: int | None = None  # play pauses at this step (a challenge's budget)
         self._step = 0  # the state's step (the worker's count)
         self._paused = False  # paused since the last frame, which showed it playing
@@ -544,7 +554,8 @@ class LabRun(PageJob):
         now = time.perf_counter()
         w1 = None
         self._frames_since_w1 += 1
-        if now - self._last_w1_t >= W1_EVERY_S and self._frames_since_w1 >= W1_EVERY_FRAMES:
+        w1_due = now - self._last_w1_t >= w1_every_s(self._sharing)
+        if w1_due and self._frames_since_w1 >= W1_EVERY_FRAMES:
             w1 = metrics.w1(fake[:W1_POINTS], snap["real"][:W1_POINTS])
             self._last_w1_t, self._frames_since_w1 = now, 0
         curves = self._curves.take()
@@ -577,6 +588,7 @@ class LabRun(PageJob):
     def _train(self, mode: str, steps: int, version: int) -> None:
         """A frame's worth of steps (or one queued single step)."""
         if mode == "both":
+            self._sharing = self._pool.sharing(besides=self) + 1
             steps = self._frame_steps = frame_steps(steps, self._frame_budget(), self._chunk_s)
             if self._steps_per_s_cap:
                 start = max(self._not_before, time.monotonic())
@@ -606,8 +618,9 @@ class LabRun(PageJob):
 
     def _frame_budget(self) -> float | None:
         """``frame_budget`` for this run now."""
-        runs = self._pool.sharing(besides=self) + 1
-        return frame_budget(self._pool.workers, runs, self._frame_rate, self._snap_s or 0.0)
+        return frame_budget(
+            self._pool.workers, self._sharing, self._frame_rate, self._snap_s or 0.0
+        )
 
     def _set_diverged(self, problem: str) -> None:
         with self._lock:
