@@ -194,8 +194,7 @@ class LazyRefSerializer(Serializer):
 
     def __init__(self, *, references=frozenset(), deferred=True, check_circular=False):
         super().__init__(deferred=deferred, check_circular=check_circular)
-        known = isinstance(references, set | frozenset | SyncedModels)
-        self._known = references if known else set(references)
+        self._known = references if isinstance(references, set | frozenset) else set(references)
 
     def has_ref(self, obj) -> bool:
         return id(obj) in self._references or (isinstance(obj, Model) and obj in self._known)

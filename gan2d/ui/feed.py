@@ -141,7 +141,8 @@ class PatchSerializer(LazyRefSerializer):
       environment, for each)."""
 
     def __init__(self, doc: Document):
-        super().__init__(references=SyncedModels(doc.models))
+        super().__init__()
+        self._known = SyncedModels(doc.models)  # what ``LazyRefSerializer`` asks ``in``
 
     def _encode_ndarray(self, obj: np.ndarray):
         if obj.ndim == 1 and obj.size <= SHORT_ARRAY and obj.dtype.kind in "fiu":
