@@ -33,11 +33,12 @@ import panel as pn
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent
 from bokeh.document.models import DocumentModelManager
+from bokeh.protocol import Protocol
 
 from gan2d.bench.speed import machine
 from gan2d.ui import plots as lab_plots
 from gan2d.ui.clock import refer_lazily
-from gan2d.ui.feed import PROTOCOL, patch_message, wire_bytes
+from gan2d.ui.feed import patch_message, wire_bytes
 from gan2d.ui.lab import Lab
 
 CLASS_FPS = 3.0  # about what each of 30 students training at once gets on a 2-core server
@@ -92,7 +93,7 @@ def class_frames(plots, visible, frames, doc) -> tuple[list[float], dict[str, li
 
 
 def bokeh_message(patches):
-    return PROTOCOL.create("PATCH-DOC", patches)
+    return Protocol().create("PATCH-DOC", patches)
 
 
 def main() -> None:

@@ -275,8 +275,9 @@ def test_a_patch_message_gives_the_page_what_bokehs_own_would():
     from bokeh.document import Document
     from bokeh.models import ColumnDataSource, Range1d
     from bokeh.plotting import figure
+    from bokeh.protocol import Protocol
 
-    from gan2d.ui.feed import PROTOCOL, patch_message
+    from gan2d.ui.feed import patch_message
 
     def page_and_events():
         doc = Document()
@@ -300,7 +301,7 @@ def test_a_patch_message_gives_the_page_what_bokehs_own_would():
         return doc, page, (source, curve), (fig, other), events
 
     pages = []
-    for make in (patch_message, lambda events: PROTOCOL.create("PATCH-DOC", events)):
+    for make in (patch_message, lambda events: Protocol().create("PATCH-DOC", events)):
         doc, page, sources, (fig, other), events = page_and_events()
         message = make(events)
         message.apply_to_document(page)
@@ -361,9 +362,9 @@ def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypa
     import json
 
     from bokeh.core.serialization import Serializer
+    from bokeh.protocol import Protocol
 
     from gan2d.ui import clock
-    from gan2d.ui.feed import PROTOCOL
 
     clock.refer_lazily()
     indexed = []
@@ -385,7 +386,7 @@ def test_patches_from_a_page_find_its_models_in_the_documents_own_index(monkeypa
         },
     ]
     header = json.dumps({"msgid": "1", "msgtype": "PATCH-DOC"})
-    message = PROTOCOL.assemble(header, "{}", json.dumps({"events": events}))
+    message = Protocol().assemble(header, "{}", json.dumps({"events": events}))
     index = doc.models._models
     message.apply_to_document(doc)
     assert source.name == "seen"

@@ -167,11 +167,11 @@ def _over_the_wire(wire: bytes):
     """The message a page's websocket reads from ``wire``, ready to apply."""
     import json
 
-    from gan2d.ui.feed import PROTOCOL
+    from bokeh.protocol import Protocol
 
     frames = _frames(wire)
     assert [binary for binary, _ in frames[:3]] == [False] * 3
-    got = PROTOCOL.assemble(*(data.decode() for _, data in frames[:3]))
+    got = Protocol().assemble(*(data.decode() for _, data in frames[:3]))
     pairs = frames[3:]
     assert len(pairs) == 2 * got.header.get("num_buffers", 0)
     for (head_binary, head), (binary, data) in zip(pairs[::2], pairs[1::2], strict=True):

@@ -36,7 +36,6 @@ from bokeh.core.serialization import Buffer
 from bokeh.document import Document
 from bokeh.document.events import DocumentPatchedEvent
 from bokeh.layouts import column
-from bokeh.protocol import Protocol
 from bokeh.protocol.messages.patch_doc import PatchJson, patch_doc
 from panel.io.document import _WRITE_BLOCK, _WRITE_MSGS, dispatch_tornado
 from panel.io.model import monkeypatch_events
@@ -45,7 +44,6 @@ from gan2d.ui.clock import FrameClock, LazyRefSerializer, SyncedModels
 
 log = logging.getLogger(__name__)
 
-PROTOCOL = Protocol()
 ID_PREFIX = "gan2d-feed-"
 # patches kept for pages a few frames behind; further back, a page is re-synced
 KEPT = 8
