@@ -43,7 +43,8 @@ pacing holds); ``server_ms_per_frame`` shows how close.
 One JSON line: sessions, followers, preset, speed, processes, refused, min_fps, median_fps,
 median_steps_per_s (protocol clients only: the training steps each page's run made per
 second, the median over the pages),
-follower_min_fps, follower_median_fps, p90_control_ms, longest_stall_ms (protocol
+follower_min_fps, follower_median_fps, median_control_ms and p90_control_ms,
+longest_stall_ms (protocol
 clients only: the longest time no page got a frame, the server's worst stall),
 offsite_requests (pages in a browser only), rss_idle_mb, rss_peak_mb,
 rss_after_close_mb, rss_after_each_class_mb (with ``--classes N``: the same class N times
@@ -307,7 +308,7 @@ async def _wire_sessions(
     t0, start = time.perf_counter(), [c.frames for c in everyone]
     first_steps = [c.step for c in everyone_training]
     drags = [asyncio.create_task(_drag(c, t0 + seconds)) for c in draggers]
-    pids = [server.pid for server in servers]
+    pids = [pid for server in servers for pid in server.pids]
     cpu = CpuWindow(pids)
     latencies, up = [], True
     timeline, mark_t, mark_frames = [], t0, list(start)
@@ -390,9 +391,9 @@ def run(
     try:
         for _ in range(processes):
             servers.append(AppServer(env=env))  # one by one: those started are stopped
-        pids = [server.pid for server in servers]
         for server in servers:
             server.wait_ready()
+        pids = [pid for server in servers for pid in server.pids]
         _warm_visits(servers, query)
         rss_idle = _rss(pids)
         memory = Memory(pids)
@@ -439,6 +440,7 @@ def run(
         "dragging_median_fps": round(statistics.median(drag), 2) if drag else None,
         "follower_min_fps": round(min(follow), 2) if follow else None,
         "follower_median_fps": round(statistics.median(follow), 2) if follow else None,
+        "median_control_ms": round(statistics.median(finite), 1) if finite else None,
         "p90_control_ms": round(finite[int(0.9 * (len(finite) - 1))], 1) if finite else None,
         "control_changes": len(latencies),
         "longest_stall_ms": round(stall) if stall is not None else None,

@@ -2,6 +2,7 @@
 
     python benchmarks/frame_ceiling.py [--sessions 30] [--speed 5] [--preset wgan-gp]
                                        [--workers N] [--seconds 30]
+                                       [--trainer thread|process]
 
 Runs ``--sessions`` labs of ``--preset`` (default: the app's default preset) at
 ``--speed`` steps a frame (5, as ``classroom.py`` does) in one scheduler of
@@ -18,22 +19,33 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import threading
 import time
 
 from gan2d.bench.speed import machine
 from gan2d.presets import PRESETS
+from gan2d.ui import trainer
 from gan2d.ui.scheduler import Scheduler, default_workers
 from gan2d.ui.session import LabRun
 from gan2d.ui.settings import DEFAULT_PRESET, preset_base
 
 
 def measure(
-    sessions: int, speed: int, workers: int, seconds: float, preset: str = DEFAULT_PRESET
+    sessions: int,
+    speed: int,
+    workers: int,
+    seconds: float,
+    preset: str = DEFAULT_PRESET,
+    in_process: bool = False,
 ) -> dict:
+    """``in_process``: train in a trainer process, as ``panel serve app`` does on a CPU."""
     base = preset_base(preset)
     pool = Scheduler(workers)
+    if in_process:
+        os.environ[trainer.TRAINER_ENV] = "process"
+        trainer.serve(pool)
     ready = threading.Event()
     runs = [
         LabRun(base.config.with_changes(seed=i), speed, on_frame=ready.set, pool=pool)
@@ -69,11 +81,14 @@ def measure(
     for run in runs:
         run.close()
     pool.shutdown()
+    trainer.trainer().stop()
     fps = [c / elapsed for c in counts]
     return {
         "sessions": sessions,
         "workers": pool.workers,
+        "threads": pool.threads,
         "preset": preset,
+        "trainer": type(trainer.trainer()).__name__,
         "steps_per_frame": speed,
         "frames_per_s": round(sum(counts) / elapsed, 1),
         "min_fps": round(min(fps), 2),
@@ -90,8 +105,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=default_workers())
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--preset", choices=list(PRESETS), default=DEFAULT_PRESET)
+    parser.add_argument(
+        "--trainer",
+        choices=("thread", "process"),
+        default="thread",
+        help="train in this process (thread) or in a trainer process, as the app does on a CPU",
+    )
     args = parser.parse_args()
-    result = measure(args.sessions, args.speed, args.workers, args.seconds, args.preset)
+    result = measure(
+        args.sessions,
+        args.speed,
+        args.workers,
+        args.seconds,
+        args.preset,
+        in_process=args.trainer == "process",
+    )
     print(json.dumps(result))
 
 

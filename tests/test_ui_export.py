@@ -16,8 +16,9 @@ from gan2d.core import data, snapshot
 from gan2d.core.config import Config
 from gan2d.core.runs import Runs, run_state
 from gan2d.ui import export
-from gan2d.ui.session import RESOLUTION, Frame
+from gan2d.ui.session import Frame
 from gan2d.ui.style import D_COLOUR, FAKE, MODES_COLOUR
+from gan2d.ui.trainer import RESOLUTION
 
 TINY = dict(width=16, depth=1, batch_size=32, lr_g=1e-3, lr_d=1e-3)
 

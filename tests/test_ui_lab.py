@@ -117,7 +117,7 @@ def test_warming_puts_the_labs_programs_in_the_cache():
     assert all(runs.is_compiled(n, packed=True) for n in CHUNK_SIZES)
     assert PROGRAMS.has(runs.cache_key("init"))
     from gan2d.core import snapshot
-    from gan2d.ui.session import RESOLUTION
+    from gan2d.ui.trainer import RESOLUTION
 
     assert snapshot.is_compiled(runs, RESOLUTION)
 

@@ -19,11 +19,11 @@ from gan2d.ui.scheduler import Job, Scheduler
 from gan2d.ui.session import (
     LabRun,
     chunk_plan,
-    divergence,
     frame_budget,
     frame_steps,
     w1_every_s,
 )
+from gan2d.ui.trainer import divergence
 
 # small networks: each static config compiles in a second or two on a CPU
 TINY = Config(width=16, depth=1, batch_size=32, loss="ns", lr_g=1e-3, lr_d=1e-3).validate()

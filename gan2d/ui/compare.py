@@ -28,8 +28,8 @@ from gan2d.core.runs import group
 from gan2d.presets import PRESETS, get_preset, live_config
 from gan2d.ui.plots import CriticMap, fit_ranges, hold_ranges, line_figure, static_legend
 from gan2d.ui.scheduler import PageJob, Scheduler
-from gan2d.ui.session import warm
 from gan2d.ui.style import CSS, RUN_COLOURS, SIDEBAR_WIDTH, style_figure
+from gan2d.ui.trainer import warm
 from gan2d.ui.widgets import Notice, Transport, in_session, param_controls, status_line
 
 NONE = "(none)"

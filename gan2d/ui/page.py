@@ -16,8 +16,10 @@ import time
 import panel as pn
 
 from gan2d.ui import settings as ls
+from gan2d.ui import trainer
 from gan2d.ui.clock import refer_lazily, remember_callback_arity
 from gan2d.ui.lab import Lab
+from gan2d.ui.scheduler import scheduler
 from gan2d.ui.session import warm_lab
 
 log = logging.getLogger("gan2d.app")
@@ -80,6 +82,7 @@ def _quiet_closed_sockets(loop, context):
 def on_server_loaded(server_context) -> None:
     """Bokeh's hook, run once when ``panel serve`` starts."""
     asyncio.get_event_loop().set_exception_handler(_quiet_closed_sockets)
+    trainer.serve(scheduler())
     warm_default()
 
 

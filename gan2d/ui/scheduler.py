@@ -106,7 +106,12 @@ class Scheduler:
     """A pool of worker threads running the due jobs in turn."""
 
     def __init__(self, workers: int | None = None):
+        # pieces of work that compute at once: what a run's share of the machine is
+        # counted in (``GAN2D_WORKERS``, by default the cores)
         self.workers = workers or default_workers()
+        # threads that run pieces: as many, unless the work is done elsewhere (a trainer
+        # process) and a thread mostly waits for it (``set_threads``)
+        self.threads = self.workers
         self._jobs: collections.deque[Job] = collections.deque()
         self._busy: set[int] = set()
         self._cond = threading.Condition()
@@ -159,6 +164,14 @@ class Scheduler:
             return sum(1 for j, t in self._worked.items() if j != skip and now - t <= window_s)
 
     # ------------------------------------------------------------------ workers
+    def set_threads(self, threads: int) -> None:
+        """Run pieces on ``threads`` threads (more than ``workers`` when each mostly
+        waits for a trainer process: while one thread's answer waits for this
+        process's lock, another's request keeps the trainer busy)."""
+        with self._cond:
+            self.threads = max(self.threads, threads)
+            self._start_workers()
+
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop the workers (after the pieces of work they are doing)."""
         with self._cond:
@@ -170,7 +183,7 @@ class Scheduler:
     def _start_workers(self) -> None:
         if self._stopping:
             return
-        while len(self._threads) < self.workers:
+        while len(self._threads) < self.threads:
             thread = threading.Thread(
                 target=self._run, name=f"gan2d-worker-{len(self._threads)}", daemon=True
             )

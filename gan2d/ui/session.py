@@ -29,32 +29,30 @@ import threading
 import time
 from collections.abc import Callable
 
-import jax
 import numpy as np
 
-from gan2d.core import data, metrics, snapshot
-from gan2d.core.config import LOG_LOSSES, Config, is_static
-from gan2d.core.runs import Change, Runs, run_state, transition
+from gan2d.core.config import Config, is_static
 from gan2d.core.train import DIAGNOSTICS
 from gan2d.ui.limits import frame_rate, max_steps_per_s
-from gan2d.ui.plots import frame_drawing
 from gan2d.ui.scheduler import PageJob, Scheduler
+from gan2d.ui.trainer import (
+    CHUNK_SIZES,
+    RemoteCore,
+    RunClosed,
+    RunCore,
+    Trained,
+    trainer,
+)
 
 log = logging.getLogger("gan2d.app")
 
-RESOLUTION = snapshot.Resolution(samples=512, grid=64, arrows=16, manifold=24)
-CHUNK_SIZES = (5, 1)
-W1_POINTS = 256  # exact W1 on this many points, about once a second
-W1_EVERY_S = 1.0
+W1_EVERY_S = 1.0  # the exact W1 (``trainer.W1_POINTS``) about once a second
 # ...and at most once in this many frames: its optimal assignment costs about as much
 # as a frame's training, and on a busy server (a class) frames are far apart
 W1_EVERY_FRAMES = 10
 # ...and the runs of a busy server together make about this many a second at most
 W1_PER_S = 3.0
 KEEP_FRAMES_FLOWING_S = 0.25  # see LabRun.set_config
-LOSS_LIMIT = 1e6  # |loss| above this counts as exploding
-GRAD_LIMIT = 1e7
-SAMPLE_LIMIT = 1e4  # generated points this far out: the generator has blown up
 # Runs are numbered across the process: a page whose run is replaced (Make it mine,
 # loaded weights) sees a new number, so its curves and replay record start over.
 _RUN_IDS = itertools.count(1)
@@ -126,43 +124,6 @@ class Frame:
     drawn: dict | None = None
 
 
-def divergence(diag: dict[str, np.ndarray]) -> str | None:
-    """A message when a chunk's diagnostics show NaN/inf or exploding values."""
-    for key in DIAGNOSTICS:
-        values = np.asarray(diag[key], dtype=np.float64)
-        if not np.all(np.isfinite(values)):
-            return f"{key} became NaN or infinite"
-    for key, limit in (
-        ("d_loss", LOSS_LIMIT),
-        ("g_loss", LOSS_LIMIT),
-        ("d_grad_norm", GRAD_LIMIT),
-        ("g_grad_norm", GRAD_LIMIT),
-    ):
-        peak = float(np.max(np.abs(diag[key])))
-        if peak > limit:
-            return f"{key} exploded (|{key}| = {peak:.3g})"
-    return None
-
-
-def histogram(snap: dict, probabilities: bool, bins: int = 30) -> dict[str, np.ndarray]:
-    """Shares of real and fake points per bin of the critic's output."""
-    real = np.asarray(snap["d_real_values"], np.float64)
-    fake = np.asarray(snap["d_fake_values"], np.float64)
-    if probabilities:
-        edges = np.linspace(0.0, 1.0, bins + 1)
-    else:
-        both = np.concatenate([real, fake])
-        both = both[np.isfinite(both)]
-        lo, hi = (float(both.min()), float(both.max())) if both.size else (-1.0, 1.0)
-        if hi - lo < 1e-6:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
-    h_real, _ = np.histogram(real, edges)
-    h_fake, _ = np.histogram(fake, edges)
-    scale = 1.0 / max(len(real), 1)
-    return {"left": edges[:-1], "right": edges[1:], "real": h_real * scale, "fake": h_fake * scale}
-
-
 def what_changed(old: Config, new: Config) -> str:
     """The static fields that differ, as ``name=value`` (for the page's notice)."""
     names = [
@@ -173,18 +134,9 @@ def what_changed(old: Config, new: Config) -> str:
     return ", ".join(names) or "settings changed"
 
 
-def warm(runs: Runs, chunk_sizes, res: snapshot.Resolution) -> None:
-    """Compile what a view of ``runs`` needs (blocking), in the order a page needs it:
-    init and the snapshot (the first frame), then the chunk sizes (Play). The programs
-    go to the shared (and persistent) compile cache."""
-    snapshot.prepare(runs, res)
-    for n in chunk_sizes:
-        runs.prepare(n, packed=True)
-
-
 def warm_lab(config: Config) -> None:
-    """Compile what a lab of ``config`` needs (see ``warm``)."""
-    warm(Runs([config]), CHUNK_SIZES, RESOLUTION)
+    """Compile what a lab of ``config`` needs, where its runs train (``trainer().warm``)."""
+    trainer().warm(config)
 
 
 @dataclasses.dataclass
@@ -197,9 +149,10 @@ class _Curves:
     rate_steps: int = 0
     steps_per_s: float = 0.0
 
-    def add(self, diag: dict[str, np.ndarray], n: int) -> None:
+    def add(self, sums: dict[str, float], n: int) -> None:
+        """Add a chunk of ``n`` steps whose diagnostics sum to ``sums``."""
         for key in DIAGNOSTICS:
-            self.sums[key] = self.sums.get(key, 0.0) + float(np.sum(diag[key]))
+            self.sums[key] = self.sums.get(key, 0.0) + sums[key]
         self.count += n
         self.rate_steps += n
 
@@ -228,10 +181,12 @@ class LabRun(PageJob):
         pool: Scheduler | None = None,
         start: tuple | None = None,
         start_notice: str = "This lab is yours now, from step {step:,}.",
+        core: RunCore | RemoteCore | None = None,
     ):
         """``on_frame()`` is called from a worker each time a frame is ready; ``start``
         is a (Runs, state) to continue from (another run's copy, a weights file) instead
-        of the seed, and ``start_notice`` what the page says then."""
+        of the seed, and ``start_notice`` what the page says then. The networks train
+        in ``core``; by default a new one from the server's trainer (``trainer()``)."""
         super().__init__(pool)
         self._pending: Config | None = config
         self._restart = True
@@ -250,9 +205,8 @@ class LabRun(PageJob):
         self.diverged: str | None = None
         self.error: str | None = None
         # the worker's own state: only work() touches it
-        self._runs: Runs | None = None
-        self._packed = None  # the state, packed (``Runs.pack``): what the programs take
-        self._config: Config | None = None
+        self._core = core or trainer().core()  # the networks and their programs
+        self._config: Config | None = None  # the config the state trains with (None: no state yet)
         self._extent = 1.0
         self._run_id = self._scale_id = 0
         self._state_version = 0
@@ -261,7 +215,6 @@ class LabRun(PageJob):
         self._curves = _Curves()
         self._last_w1_t = 0.0
         self._frames_since_w1 = W1_EVERY_FRAMES  # the first frame has one
-        self._snap_key = np.zeros(2, np.uint32)  # on the host: a frame transfers nothing
         self._visible = True
         self._steps_per_s_cap = max_steps_per_s()
         self._not_before = 0.0  # with a ceiling: when the next chunk may start
@@ -326,7 +279,11 @@ class LabRun(PageJob):
         self._changed()
 
     def reset(self, config: Config) -> int:
-        """Restart from the config's seed (also clears a divergence)."""
+        """Restart from the config's seed (also clears a divergence, and an error until
+        the restart meets it again)."""
+        with self._lock:
+            self.error = None
+            self._message("error", None)
         return self.set_config(config, restart=True)
 
     def listen(self, listener: Callable[[Frame], None]) -> None:
@@ -386,10 +343,11 @@ class LabRun(PageJob):
     @property
     def _state(self):
         """The run's state (unpacked: new arrays), or None before the first config."""
-        return None if self._packed is None else self._runs.unpack(self._packed)
+        return None if self._config is None else self._core.copy()[1]
 
     def _forget(self) -> None:
         self._frame = None
+        self._core.close()
 
     # ------------------------------------------------------------------ page side
     def take_frame(self) -> Frame | None:
@@ -423,7 +381,7 @@ class LabRun(PageJob):
         with self._lock:
             if self._closed:
                 return False
-            if self._state_requests and self._packed is not None:
+            if self._state_requests and self._config is not None:
                 return True  # a follower is waiting for a copy, even if this tab is hidden
             if not self._visible and not self._wanted:
                 # a hidden tab: nothing to show, nothing to train; unless followers of
@@ -443,17 +401,21 @@ class LabRun(PageJob):
         """One piece of work. A new config is applied and the piece it leads to (the
         frame, or a chunk with the new settings) is done in the same turn: applying is
         quick, and on a busy server each turn comes after every other run's."""
-        if self._piece() and self.due():
-            self._piece()
+        try:
+            if self._piece() and self.due():
+                self._piece()
+        except RunClosed:
+            if not self._closed:
+                raise  # the trainer forgot a run whose page is still there
 
     def _piece(self) -> bool:
         """One piece of work; True when it applied a new config."""
         with self._lock:
             requests, self._state_requests = self._state_requests, []
-        if requests and self._packed is not None:
-            copy = self._state  # arrays of its own
+        if requests and self._config is not None:
+            runs, copy = self._core.copy()  # arrays of its own
             for receive in requests:
-                receive(self._config, self._runs, copy)
+                receive(self._config, runs, copy)
             return False
         with self._lock:
             self._state_requests = requests + self._state_requests  # none served yet
@@ -491,25 +453,16 @@ class LabRun(PageJob):
     # ------------------------------------------------------------------ pieces of work
     def _apply(self, config: Config, restart: bool, version: int, playing: bool) -> None:
         """Apply a new config to the run: the core's ``transition`` decides how."""
-        if not Runs([config]).has_program("init") and (
-            self._runs is None or config.static_part() != self._runs.static
-        ):
-            self._say("compile", "info", "Compiling the networks (a few seconds)…")
         old = self._config
-        if self._start is not None:  # continue from another run's copy
-            runs, state = self._start
-            self._start = None
-            step = int(jax.device_get(state["step"][0]))
-            change = Change("restart", runs, runs.pack(state), "")
-            notice = self._start_notice.format(step=step)
+        start, self._start = self._start, None  # continue from another run's copy
+        change = self._core.apply(config, restart, start, self._say)
+        if start is not None:
+            notice = self._start_notice.format(step=change.step)
         else:
-            change = transition(self._runs, self._packed, [config], restart, packed=True)
             notice = f"{change.reason} {config.seed}." if change.reason else None
-            step = 0 if change.kind == "restart" else self._step
-        if self._runs is None or change.runs.static != self._runs.static:
+        if change.new_networks:
             self._chunk_s, self._snap_s = {}, None  # other networks: other costs
-        self._runs, self._packed, self._config = change.runs, change.state, config
-        self._step = step
+        self._config, self._step, self._extent = config, change.step, change.extent
         with self._lock:
             self.error = None
             self._message("error", None)
@@ -524,8 +477,6 @@ class LabRun(PageJob):
         elif change.kind == "adopt":
             self._scale_id += 1  # same networks; the critic's values may mean another thing
             self._say("run", "info", f"{change.reason}: {what_changed(old, config)}.")
-        self._extent = data.data_extent(config)
-        self._snap_key = np.asarray(jax.random.PRNGKey(config.seed + 1))
         kept = change.kind != "restart"
         if not playing or not kept:
             self._state_version = version
@@ -540,42 +491,33 @@ class LabRun(PageJob):
 
     def _make_frame(self, playing: bool) -> None:
         """Snapshot the state into the one-frame slot and tell the page."""
-        start = time.perf_counter()
-        compiled = snapshot.is_compiled(self._runs, RESOLUTION)
-        if not compiled:
-            self._say("compile", "info", "Compiling the networks (a few seconds)…")
-        (snap,) = snapshot.take(self._runs, self._packed, self._snap_key, self._extent, RESOLUTION)
-        self._say("compile", None)
-        fake = snap["fake"]
-        if not self.diverged and not (
-            np.all(np.isfinite(fake)) and np.max(np.abs(fake)) < SAMPLE_LIMIT
-        ):
-            self._set_diverged("the generated points left the plane (NaN or huge)")
-        now = time.perf_counter()
-        w1 = None
         self._frames_since_w1 += 1
+        now = time.perf_counter()
         w1_due = now - self._last_w1_t >= w1_every_s(self._sharing)
-        if w1_due and self._frames_since_w1 >= W1_EVERY_FRAMES:
-            w1 = metrics.w1(fake[:W1_POINTS], snap["real"][:W1_POINTS])
+        with_w1 = w1_due and self._frames_since_w1 >= W1_EVERY_FRAMES
+        shot = self._core.frame(with_w1, self._say)
+        if with_w1:
             self._last_w1_t, self._frames_since_w1 = now, 0
+        if shot.lost and not self.diverged:
+            self._set_diverged("the generated points left the plane (NaN or huge)")
+        if shot.seconds is not None:
+            self._snap_s = _smoothed(self._snap_s, shot.seconds)
         curves = self._curves.take()
         frame = Frame(
-            step=int(snap["step"]),
+            step=int(shot.snap["step"]),
             version=self._state_version,
             run_id=self._run_id,
             scale_id=self._scale_id,
             config=self._config,
             extent=self._extent,
-            snap=snap,
+            snap=shot.snap,
             curves=curves,
-            hist=histogram(snap, self._config.loss in LOG_LOSSES),
-            w1=w1,
+            hist=shot.hist,
+            w1=shot.w1,
             steps_per_s=self._curves.steps_per_s if playing else 0.0,
             frame_steps=self._frame_steps if playing else None,
+            drawn=shot.drawn,  # made by the trainer, not on the event loop that serves every page
         )
-        frame.drawn = frame_drawing(frame)  # here, not on the event loop that serves every page
-        if compiled:
-            self._snap_s = _smoothed(self._snap_s, time.perf_counter() - start)
         with self._lock:
             self._frame, self._wanted = frame, False
             listeners = list(self._listeners)
@@ -593,23 +535,14 @@ class LabRun(PageJob):
             if self._steps_per_s_cap:
                 start = max(self._not_before, time.monotonic())
                 self._not_before = start + steps / self._steps_per_s_cap
-        for n in chunk_plan(steps):
-            compiled = self._runs.is_compiled(n, mode, packed=True)
-            if not compiled:
-                self._say("compile", "info", "Compiling this setting (a few seconds, once)…")
-            began = time.perf_counter()
-            self._packed, diag = self._runs.packed_chunk(self._packed, n, mode)
-            diag = run_state(self._runs.fetch_diag(diag, n, mode), 0)
-            if compiled and mode == "both":
-                took = time.perf_counter() - began
+        trained: Trained = self._core.train(chunk_plan(steps), mode, self._say)
+        for n, sums, took in trained.chunks:
+            if took is not None and mode == "both":
                 self._chunk_s[n] = _smoothed(self._chunk_s.get(n), took)
-            problem = divergence(diag)
-            if problem:
-                self._set_diverged(problem)
-                break
-            self._curves.add(diag, n)
-            self._step += n
-        self._say("compile", None)
+            self._curves.add(sums, n)
+        self._step = trained.step
+        if trained.problem:
+            self._set_diverged(trained.problem)
         self._state_version = version
         self._dirty = True
         if mode == "both" and self._stop_at is not None and self._step >= self._stop_at:
