@@ -423,7 +423,7 @@ class ByHand:
     """A pool whose only worker is the test: it calls ``work()`` itself, so the order
     of a run's pieces of work and a page's actions is exactly the test's."""
 
-    workers = threads = 1
+    workers = 1
 
     def add(self, job) -> None:
         pass

@@ -168,7 +168,7 @@ def test_the_server_trains_in_a_process_unless_the_admin_says_thread(monkeypatch
             else:
                 # a thread waiting for its answer leaves the trainer another's request
                 assert made.pop() == pool.threads == 3 * trainer_module.THREADS_PER_WORKER
-                assert pool.workers == 3  # the admin's setting stands
+                assert pool.workers == 3  # a run's share is still counted in workers
         finally:
             pool.shutdown()
     assert "'gpu please' is not 'process' or 'thread'" in caplog.text
@@ -199,22 +199,3 @@ def test_a_lab_on_the_users_own_points_trains_in_the_trainer_process(pool, in_ch
         assert frame_after(run, 2).step == 2
     finally:
         run.close()
-
-
-def test_a_busy_labs_frame_counts_its_share_of_every_thread(monkeypatch):
-    """With a trainer process each piece takes longer, more running at once: a busy
-    lab's budget for a frame's training is its share of all the threads' time, or it
-    would train half the steps it is due."""
-    monkeypatch.setattr(trainer_module, "_trainer", Trainer())
-    pool = Scheduler(workers=2)
-    run = LabRun(TINY, speed=50, pool=pool)
-    try:
-        frame_after(run, 0)  # its config applied (that sets the costs afresh)
-        run._sharing, run._snap_s = 30, 0.004
-        alone = run._frame_budget()
-        pool.set_threads(4)
-        assert run._frame_budget() == pytest.approx(4 / (30 * 6.0) - 0.004)
-        assert run._frame_budget() > 2 * alone
-    finally:
-        run.close()
-        pool.shutdown()

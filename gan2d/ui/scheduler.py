@@ -106,7 +106,8 @@ class Scheduler:
     """A pool of worker threads running the due jobs in turn."""
 
     def __init__(self, workers: int | None = None):
-        # pieces of work that compute at once (``GAN2D_WORKERS``, by default the cores)
+        # pieces of work that compute at once: what a run's share of the machine is
+        # counted in (``GAN2D_WORKERS``, by default the cores)
         self.workers = workers or default_workers()
         # threads that run pieces: as many, unless the work is done elsewhere (a trainer
         # process) and a thread mostly waits for it (``set_threads``)

@@ -83,9 +83,8 @@ def frame_steps(speed: int, budget_s: float | None, chunk_s: dict[int, float]) -
 
 def frame_budget(workers: int, runs: int, rate: float | None, snap_s: float) -> float | None:
     """Seconds of training a frame may take for a run to keep ``rate`` frames a second
-    while ``runs`` share ``workers`` (pieces of work that run at once; None: a run
-    alone, or no rate): its share of the workers' time over a frame period, less what
-    its snapshot takes (``snap_s``); but
+    while ``runs`` share ``workers`` (None: a run alone, or no rate): its share of the
+    workers' time over a frame period, less what its snapshot takes (``snap_s``); but
     never less than the snapshot, so that making frames does not take more of a busy
     run's time than training does."""
     if rate is None or runs <= 1:
@@ -551,11 +550,9 @@ class LabRun(PageJob):
                 self._playing = False  # the budget is spent: the frame shows that step
 
     def _frame_budget(self) -> float | None:
-        """``frame_budget`` for this run now. The costs are wall times of pieces that
-        run as many at once as the pool has threads (with a trainer process, more than
-        there are cores, each then taking longer), so the share is of the threads."""
+        """``frame_budget`` for this run now."""
         return frame_budget(
-            self._pool.threads, self._sharing, self._frame_rate, self._snap_s or 0.0
+            self._pool.workers, self._sharing, self._frame_rate, self._snap_s or 0.0
         )
 
     def _set_diverged(self, problem: str) -> None:
