@@ -254,7 +254,7 @@ def _browser_sessions(
                 follower_pages.append(opened[-1][1])
             for page in follower_pages:
                 _ready(page)
-        measured = _measure(pages + follower_pages, pages, seconds, [server.pid])
+        measured = _measure(pages + follower_pages, pages, seconds, server.pids)
         for context, _ in opened:
             context.close()
         browser.close()
