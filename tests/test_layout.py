@@ -52,7 +52,7 @@ def long_functions(paths: list[Path]) -> list[str]:
 
 def test_no_function_in_the_core_or_the_scheduling_code_is_over_60_lines():
     paths = modules(PACKAGE / "core")
-    paths += [PACKAGE / "ui" / "session.py", PACKAGE / "ui" / "scheduler.py"]
+    paths += [PACKAGE / "ui" / n for n in ("session.py", "scheduler.py", "trainer.py")]
     assert long_functions(paths) == []
 
 

@@ -442,33 +442,38 @@ def serve(pool: Scheduler) -> Trainer | TrainerProcess:
 # ---------------------------------------------------------------------- the child's side
 
 
-def child_main() -> None:
-    """The trainer process: serve the sockets whose descriptors are its arguments
-    (control first) until the control socket closes."""
-    logging.basicConfig(level=logging.INFO, format="gan2d trainer: %(message)s")
-    control, *workers = (Connection(int(fd)) for fd in sys.argv[1:])
-    cores: dict[int, RunCore] = {}
-    dropped: set[int] = set()
-    lock = threading.Lock()
+class _Serving:
+    """The trainer process's side: the cores of its runs, by id, and the answer to each
+    request."""
 
-    def core_for(method: str, run_id: int) -> RunCore:
-        with lock:
-            if run_id in dropped:
+    def __init__(self):
+        self.cores: dict[int, RunCore] = {}
+        self.dropped: set[int] = set()
+        self.lock = threading.Lock()
+
+    def core_for(self, run_id: int) -> RunCore:
+        with self.lock:
+            if run_id in self.dropped:
                 raise RunClosed(f"run {run_id} was closed")
-            if run_id not in cores:
-                cores[run_id] = RunCore()  # after a restart, only "apply" can use it
-            return cores[run_id]
+            if run_id not in self.cores:
+                self.cores[run_id] = RunCore()  # after a restart, only "apply" can use it
+            return self.cores[run_id]
 
-    def answer(conn: Connection, method: str, run_id: int | None, args: tuple):
+    def drop(self, run_id: int) -> None:
+        with self.lock:
+            self.cores.pop(run_id, None)
+            self.dropped.add(run_id)
+
+    def answer(self, conn: Connection, method: str, run_id: int | None, args: tuple):
         def say(*notice):
             conn.send(("say", notice))
 
         if method == "warm":
             return Trainer().warm(*args)
         if method == "held":  # how many runs it holds (they go when their pages do)
-            with lock:
-                return len(cores)
-        core = core_for(method, run_id)
+            with self.lock:
+                return len(self.cores)
+        core = self.core_for(run_id)
         if method == "apply":
             config, restart, start, own = args
             if own is not None:
@@ -485,14 +490,15 @@ def child_main() -> None:
             return list(runs.configs), jax.device_get(state)
         raise ValueError(f"no such request: {method!r}")
 
-    def serve_one(conn: Connection) -> None:
+    def serve(self, conn: Connection) -> None:
+        """Answer one socket's requests, one at a time, until it closes."""
         while True:
             try:
                 method, run_id, args = conn.recv()
             except (EOFError, OSError):
                 return
             try:
-                reply = ("ok", answer(conn, method, run_id, args))
+                reply = ("ok", self.answer(conn, method, run_id, args))
             except Exception as err:
                 if not isinstance(err, RunClosed):
                     log.error("%s failed:\n%s", method, traceback.format_exc())
@@ -504,14 +510,19 @@ def child_main() -> None:
             except OSError:
                 return
 
+
+def child_main() -> None:
+    """The trainer process: serve the sockets whose descriptors are its arguments
+    (control first) until the control socket closes."""
+    logging.basicConfig(level=logging.INFO, format="gan2d trainer: %(message)s")
+    control, *workers = (Connection(int(fd)) for fd in sys.argv[1:])
+    serving = _Serving()
     for conn in workers:
-        threading.Thread(target=serve_one, args=(conn,), daemon=True).start()
+        threading.Thread(target=serving.serve, args=(conn,), daemon=True).start()
     while True:
         try:
             message = control.recv()
         except (EOFError, OSError):
             os._exit(0)  # the server has gone
         if message[0] == "drop":
-            with lock:
-                cores.pop(message[1], None)
-                dropped.add(message[1])
+            serving.drop(message[1])
