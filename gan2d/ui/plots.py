@@ -52,6 +52,7 @@ from gan2d.ui.style import (
 )
 
 if TYPE_CHECKING:
+    from gan2d.core.config import Config
     from gan2d.ui.session import Frame
 
 ROLLOVER = 3000
@@ -834,7 +835,7 @@ def drawing(
     (centred), the real points (and a digest of them: they change only with the
     settings), each generator's points, the pushes (``arrows``) and, given the
     generator's ``z_dim``, the manifold. Numpy work on the snapshot alone: a lab's run
-    does it on its worker as it makes the frame (``frame_drawing``), so that the event
+    does it as it makes the frame (``lab_drawing``, in its trainer), so that the event
     loop, which serves every page, only hands the arrays to Bokeh. (Each numpy call that
     lets go of Python's lock there may wait for a worker to give it back.)"""
     fake, real = snap["fake"], np.ascontiguousarray(snap["real"])
@@ -853,13 +854,17 @@ def drawing(
     return drawn
 
 
+def lab_drawing(snap: dict, config: Config, extent: float) -> dict:
+    """The ``drawing`` of a lab's snapshot, taken with ``config`` in a view of ``extent``."""
+    return drawing(snap, config.loss, extent, config.n_generators, config.z_dim)
+
+
 def frame_drawing(frame: Frame) -> dict:
     """A lab frame's ``drawing``: the one made with the frame (``Frame.drawn``), or a
     new one (a replayed frame keeps only its snapshot)."""
     if frame.drawn is not None:
         return frame.drawn
-    config = frame.config
-    return drawing(frame.snap, config.loss, frame.extent, config.n_generators, config.z_dim)
+    return lab_drawing(frame.snap, frame.config, frame.extent)
 
 
 def dot_data(points: np.ndarray) -> dict:

@@ -42,7 +42,7 @@ from gan2d.core import data, metrics, points, snapshot
 from gan2d.core.config import LOG_LOSSES, Config
 from gan2d.core.runs import Change, Runs, run_state, transition
 from gan2d.core.train import DIAGNOSTICS
-from gan2d.ui.plots import drawing
+from gan2d.ui.plots import lab_drawing
 from gan2d.ui.scheduler import Scheduler
 
 log = logging.getLogger("gan2d.app")
@@ -205,9 +205,8 @@ class RunCore:
         fake = snap["fake"]
         lost = not (np.all(np.isfinite(fake)) and np.max(np.abs(fake)) < SAMPLE_LIMIT)
         w1 = metrics.w1(fake[:W1_POINTS], snap["real"][:W1_POINTS]) if with_w1 else None
-        config = self.config
-        hist = histogram(snap, config.loss in LOG_LOSSES)
-        drawn = drawing(snap, config.loss, self.extent, config.n_generators, config.z_dim)
+        hist = histogram(snap, self.config.loss in LOG_LOSSES)
+        drawn = lab_drawing(snap, self.config, self.extent)
         took = time.perf_counter() - start if compiled else None
         return Shot(snap, hist, w1, drawn, took, lost)
 
