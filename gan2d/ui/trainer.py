@@ -21,6 +21,7 @@ stopped" and the next call starts a new child; Reset starts a run over there.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import pickle
@@ -261,14 +262,12 @@ _ERRORS["RunClosed"] = RunClosed
 class RemoteCore:
     """A ``RunCore`` in the trainer process, called from this one."""
 
-    _ids = iter(range(1, sys.maxsize))
-    _ids_lock = threading.Lock()
+    _ids = itertools.count(1)  # as ``session._RUN_IDS``: next() on it is atomic
 
     def __init__(self, trainer: TrainerProcess):
         self._trainer = trainer
         self._points_sent: tuple[int, str] | None = None  # (child, name) of the last sent
-        with RemoteCore._ids_lock:
-            self.id = next(RemoteCore._ids)
+        self.id = next(RemoteCore._ids)
 
     def apply(self, config: Config, restart: bool, start: tuple | None, say: Say) -> Applied:
         if start is not None:  # (runs, state) here; (configs, host arrays) there
